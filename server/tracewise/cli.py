@@ -1,0 +1,106 @@
+"""``tracewise`` command line: convert images, run the quality benchmark.
+
+    tracewise convert IN -o OUT.svg [--method default|mapping|search|regional|auto]
+                     [--style spline|polygon|pixel] [--budget S] [--max-bytes N]
+                     [--target-ssim X] [--json]
+    tracewise bench [--quick] ...   (same as python bench/quality.py)
+
+Errors print one line on stderr and exit 2 (bad input) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import engine
+from .errors import InvalidRequest, TracewiseError
+from .objective import Objective
+from .params import STYLES
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, shown only on a terminal and after the first second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self.drawn = False
+
+    def __call__(self, stage: str, score: float, fraction: float) -> None:
+        if not self.enabled or time.monotonic() - self.start < 1.0:
+            return
+        width = 30
+        filled = int(width * fraction)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} best {score:.4f} {stage:24s}")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+
+
+def _convert(a: argparse.Namespace) -> int:
+    data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
+    objective = Objective(style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget)
+    bar = ProgressBar(sys.stderr.isatty() and not a.quiet)
+    try:
+        result = engine.vectorize(data, a.method, objective, max_pixels=a.max_pixels, progress=bar)
+    finally:
+        bar.close()
+    if a.output:
+        Path(a.output).write_text(result.svg)
+    elif not a.json:
+        sys.stdout.write(result.svg + "\n")
+    if a.json:
+        print(json.dumps(result.to_dict()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="tracewise", description="Raster logos to compact, faithful SVG.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="vectorise one image")
+    c.add_argument("input", help="PNG/JPEG/WebP/GIF file, or - for stdin")
+    c.add_argument("-o", "--output", help="write the SVG here (default: stdout unless --json)")
+    c.add_argument("--method", default="auto", choices=engine.CHOICES)
+    c.add_argument("--style", default="spline", choices=STYLES)
+    c.add_argument("--budget", type=float, default=None, help="seconds (default: the method's own)")
+    c.add_argument("--max-bytes", type=int, default=None, help="SVG size cap (default: VTracer defaults' size)")
+    c.add_argument("--target-ssim", type=float, default=None, help="smallest SVG reaching this SSIM")
+    c.add_argument("--max-pixels", type=int, default=4_000_000)
+    c.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_convert)
+
+    b = sub.add_parser("bench", help="the quality benchmark (bench/quality.py)", add_help=False)
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(func=lambda a: _bench(a.rest))
+
+    a = ap.parse_args(argv)
+    try:
+        return int(a.func(a))
+    except InvalidRequest as exc:
+        print(f"tracewise: {exc.message}", file=sys.stderr)
+        return 2
+    except TracewiseError as exc:
+        print(f"tracewise: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"tracewise: {exc.strerror or exc}: {getattr(exc, 'filename', '')}", file=sys.stderr)
+        return 1
+
+
+def _bench(rest: list[str]) -> int:
+    from .benchmark import main as bench_main
+
+    return bench_main(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Build the labelled table the mapping model learns from.
+
+For every dev logo and its augmentations, evaluate a fixed, data-independent pool of VTracer
+configurations (spline style, pre-processed input) and record score, SSIM and bytes of each,
+plus the image's features and default byte cap. The pool is seeded and does not look at the
+data, so a model trained on one fold can be evaluated on the other without leaking configs.
+
+    python -m tracewise.training.table -o data/mapping_table.npz [--limit N] [--jobs 2]
+
+Slow (minutes on 2 cores); the tests use a small slice (``--limit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..dataset import augmentations, logos
+from ..decode import prepare
+from ..evaluate import evaluate_one
+from ..features import FEATURE_NAMES, features
+from ..params import DIM, Params, defaults, from_vector
+from ..quality import Reference
+from ..trace import trace_baseline, vtracer_svg
+
+POOL_SEED = 20261127
+
+
+def config_pool(n_random: int = 56, seed: int = POOL_SEED) -> list[Params]:
+    """VTracer's defaults at three precisions, a few structured variants, then seeded random."""
+    base = defaults("spline")
+    pool = [replace(base, path_precision=pp) for pp in (3, 2, 1)]
+    pool += [
+        replace(base, filter_speckle=fs, color_precision=cp, layer_difference=ld, path_precision=pp)
+        for fs, cp, ld, pp in [
+            (2, 7, 16, 2),
+            (0, 8, 8, 2),
+            (8, 6, 32, 1),
+            (4, 7, 24, 1),
+            (2, 6, 16, 1),
+        ]
+    ]
+    rng = np.random.default_rng(seed)
+    while len(pool) < 8 + n_random:
+        v = rng.random(DIM)
+        p = from_vector(v)
+        if p not in pool:
+            pool.append(p)
+    return pool
+
+
+def _row(args: tuple[str, str, int, str, object, list[Params]]) -> dict:
+    name, category, fold, aug, picture, pool = args
+    t = time.perf_counter()
+    prepared = prepare(picture)
+    reference = Reference(picture.rgba)
+    base_q = reference.measure(trace_baseline(picture))
+    cap = len(vtracer_svg(picture.rgba, defaults("spline")))
+    scores, ssims, sizes = [], [], []
+    for p in pool:
+        _, q = evaluate_one(prepared, reference, p)
+        scores.append(q.score)
+        ssims.append(q.ssim)
+        sizes.append(q.svg_bytes)
+    return {
+        "name": name,
+        "category": category,
+        "fold": fold,
+        "aug": aug,
+        "features": features(picture.rgba),
+        "cap": cap,
+        "base_ssim": base_q.ssim,
+        "base_bytes": base_q.svg_bytes,
+        "score": scores,
+        "ssim": ssims,
+        "bytes": sizes,
+        "seconds": time.perf_counter() - t,
+    }
+
+
+def build(out: Path, limit: int | None = None, jobs: int = 2, augment: bool = True) -> dict:
+    pool = config_pool()
+    tasks = []
+    for logo in logos()[: limit or None]:
+        for aug, pic in augmentations(logo) if augment else [("orig", logo.picture())]:
+            tasks.append((logo.name, logo.category, logo.fold, aug, pic, pool))
+    t = time.perf_counter()
+    if jobs > 1:
+        with mp.get_context("spawn").Pool(jobs) as workers:
+            rows = workers.map(_row, tasks, chunksize=1)
+    else:
+        rows = [_row(task) for task in tasks]
+    table = {
+        "name": np.array([r["name"] for r in rows]),
+        "category": np.array([r["category"] for r in rows]),
+        "fold": np.array([r["fold"] for r in rows], np.int8),
+        "aug": np.array([r["aug"] for r in rows]),
+        "features": np.stack([r["features"] for r in rows]).astype(np.float32),
+        "cap": np.array([r["cap"] for r in rows], np.int64),
+        "base_ssim": np.array([r["base_ssim"] for r in rows]),
+        "base_bytes": np.array([r["base_bytes"] for r in rows], np.int64),
+        "score": np.array([r["score"] for r in rows]),
+        "ssim": np.array([r["ssim"] for r in rows]),
+        "bytes": np.array([r["bytes"] for r in rows], np.int64),
+        "pool": np.array(json.dumps([p.to_dict() for p in pool])),
+        "feature_names": np.array(FEATURE_NAMES),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **table)
+    print(f"{len(rows)} rows x {len(pool)} configs in {time.perf_counter() - t:.0f} s -> {out}")
+    print(f"sha256 {table_hash(out)}")
+    return table
+
+
+def table_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-o", "--out", type=Path, default=Path("data/mapping_table.npz"))
+    ap.add_argument("--limit", type=int, default=None, help="only the first N logos")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-augment", action="store_true")
+    a = ap.parse_args(argv)
+    build(a.out, a.limit, a.jobs, not a.no_augment)
+
+
+if __name__ == "__main__":
+    main()

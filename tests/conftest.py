@@ -1,0 +1,44 @@
+"""Shared fixtures: real logos from ../shared/logos (read in place, never copied)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tracewise.dataset import logos
+
+
+@pytest.fixture(scope="session")
+def dev_logos():
+    return logos()
+
+
+@pytest.fixture(scope="session")
+def logo_by_category(dev_logos):
+    out = {}
+    for lg in dev_logos:
+        out.setdefault(lg.category, lg)
+    return out
+
+
+@pytest.fixture(scope="session")
+def wordmark_png(dev_logos) -> bytes:
+    return next(lg for lg in dev_logos if lg.category == "text").png.read_bytes()
+
+
+def encode(arr: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def two_squares() -> np.ndarray:
+    """Two coloured squares on a transparent background, far apart."""
+    a = np.zeros((64, 96, 4), np.uint8)
+    a[8:40, 8:40] = (200, 30, 30, 255)
+    a[20:56, 56:90] = (20, 60, 220, 255)
+    return a

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracewise.errors import InvalidParameter
+from tracewise.params import DIM, RANGES, SEARCH_BOX, Params, from_vector, to_vector, validate
+
+
+def test_defaults_are_valid_and_set_path_precision():
+    p = validate(Params())
+    assert p.path_precision == 3 and p.mode == "spline"
+
+
+@pytest.mark.parametrize("field,value", [("filter_speckle", 129), ("color_precision", 0), ("corner_threshold", -1),
+                                         ("length_threshold", 3.0), ("path_precision", 9), ("mode", "bezier"),
+                                         ("hierarchical", "flat"), ("max_iterations", 2.5), ("splice_threshold", True)])
+def test_out_of_range_names_field_and_range(field, value):
+    with pytest.raises(InvalidParameter) as info:
+        Params.from_dict({field: value})
+    assert info.value.field == field
+    assert field in info.value.message
+
+
+def test_unknown_field_rejected():
+    with pytest.raises(InvalidParameter, match="bogus"):
+        Params.from_dict({"bogus": 1})
+
+
+def test_style_maps_to_mode():
+    assert Params().with_style("pixel").mode == "none"
+    with pytest.raises(InvalidParameter, match="style"):
+        Params().with_style("sketchy")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(RANGES)), st.one_of(st.integers(-1000, 1000), st.floats(allow_nan=True)))
+def test_validation_property(field, value):
+    lo, hi = RANGES[field]
+    try:
+        p = Params.from_dict({field: value})
+    except InvalidParameter as exc:
+        assert exc.field == field
+        return
+    assert lo <= getattr(p, field) <= hi
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-0.5, 1.5), min_size=DIM, max_size=DIM))
+def test_vectors_always_decode_to_valid_params_in_the_box(v):
+    p = from_vector(np.array(v))
+    validate(p)
+    for name, (lo, hi) in SEARCH_BOX.items():
+        assert lo <= getattr(p, name) <= hi
+    assert np.allclose(to_vector(from_vector(to_vector(p))), to_vector(p))
