@@ -48,6 +48,7 @@ def fidelity_4x(svg: str, logo: Logo, width: int) -> float:
 
 def _resize(svg: str, factor: int) -> str:
     """Scale the outer width/height (the viewBox keeps the drawing)."""
+
     def scale(m: re.Match[str]) -> str:
         return f'{m.group(1)}="{int(float(m.group(2)) * factor)}"'
 
@@ -157,7 +158,8 @@ def markdown(summary: list[dict], header: str) -> str:
     ]
     for s in summary:
         lines.append(
-            f"| {s['category']} | {s['method']} | {s['n']} | {s['mean_ssim']:.4f} | {s['error_reduction']:+.1%} "
+            f"| {s['category']} | {s['method']} | {s['n']} | {s['mean_ssim']:.4f} "
+            f"| {s['error_reduction']:+.1%} "
             f"| {s['median_bytes_ratio']:.2f} | {s['within_cap']:.0%} | {s['p50_s']:.3f} | {s['p95_s']:.3f} "
             f"| {s['fidelity4x']:.4f} |"
         )
@@ -191,7 +193,9 @@ def contact_sheet(rows: list[dict], methods: list[str], out: Path, per_category:
             sheet.paste(im, (j * cell + 4, 18 + i * cell + 4))
             if c != "original":
                 r = by[(name, c)]
-                draw.text((j * cell + 4, 18 + i * cell + cell - 14), f"{r['ssim']:.3f} {r['bytes']}B", fill="red")
+                draw.text(
+                    (j * cell + 4, 18 + i * cell + cell - 14), f"{r['ssim']:.3f} {r['bytes']}B", fill="red"
+                )
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
 
@@ -240,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     md = markdown(summary, header)
     print(md)
     a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps({"summary": summary, "rows": [{k: v for k, v in r.items() if k != "svg"} for r in rows]}, indent=1))
+    a.json.write_text(
+        json.dumps(
+            {"summary": summary, "rows": [{k: v for k, v in r.items() if k != "svg"} for r in rows]}, indent=1
+        )
+    )
     if a.markdown:
         a.markdown.write_text(md + "\n")
     if a.sheet:

@@ -35,7 +35,9 @@ class ProgressBar:
             return
         width = 30
         filled = int(width * fraction)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} best {score:.4f} {stage:24s}")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} best {score:.4f} {stage:24s}"
+        )
         sys.stderr.flush()
         self.drawn = True
 
@@ -46,7 +48,9 @@ class ProgressBar:
 
 def _convert(a: argparse.Namespace) -> int:
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
-    objective = Objective(style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget)
+    objective = Objective(
+        style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget
+    )
     bar = ProgressBar(sys.stderr.isatty() and not a.quiet)
     try:
         result = engine.vectorize(data, a.method, objective, max_pixels=a.max_pixels, progress=bar)
@@ -71,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--method", default="auto", choices=engine.CHOICES)
     c.add_argument("--style", default="spline", choices=STYLES)
     c.add_argument("--budget", type=float, default=None, help="seconds (default: the method's own)")
-    c.add_argument("--max-bytes", type=int, default=None, help="SVG size cap (default: VTracer defaults' size)")
+    c.add_argument(
+        "--max-bytes", type=int, default=None, help="SVG size cap (default: VTracer defaults' size)"
+    )
     c.add_argument("--target-ssim", type=float, default=None, help="smallest SVG reaching this SSIM")
     c.add_argument("--max-pixels", type=int, default=4_000_000)
     c.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -81,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="the quality benchmark (bench/quality.py)", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
     b.set_defaults(func=lambda a: _bench(a.rest))
+
+    s = sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray)", add_help=False)
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=lambda a: _serve(a.rest))
 
     a = ap.parse_args(argv)
     try:
@@ -94,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"tracewise: {exc.strerror or exc}: {getattr(exc, 'filename', '')}", file=sys.stderr)
         return 1
+
+
+def _serve(rest: list[str]) -> int:
+    # The serving layer sits above the engine; imported only for this command.
+    from tracewise_serve.local import main as serve_main
+
+    return serve_main(rest)
 
 
 def _bench(rest: list[str]) -> int:

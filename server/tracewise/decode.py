@@ -72,9 +72,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
             im = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageTooLarge(
-                    f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels} pixels"
-                )
+                raise ImageTooLarge(f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels} pixels")
             if w < MIN_SIDE or h < MIN_SIDE:
                 raise InvalidImage(f"image is {w}x{h}; both sides must be at least {MIN_SIDE} pixels")
             fmt = im.format or "unknown"

@@ -5,13 +5,13 @@ Plain Python: no Ray, no gRPC. The CLI, the benchmark and the serving layer all 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from .decode import DEFAULT_MAX_PIXELS, Picture, decode
 from .errors import InvalidParameter
-from .methods import DEFAULT_BUDGET_S, METHODS, Result
+from .methods import DEFAULT_BUDGET_S, METHODS, Result, mapping, regional, search
 from .methods import default as default_method
-from .methods import mapping, regional, search
 from .objective import Job, Objective
 
 CHOICES = (*METHODS, "auto")
@@ -41,10 +41,11 @@ def vectorize(
     objective: Objective | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[str, float, float], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Result:
     objective = objective or Objective()
     name = resolve(method)
     picture = image if isinstance(image, Picture) else decode(image, max_pixels)
     budget = objective.budget_s if objective.budget_s is not None else DEFAULT_BUDGET_S[name]
-    job = Job(picture, objective, budget, progress)
+    job = Job(picture, objective, budget, progress, cancel)
     return _RUN[name](job)

@@ -27,6 +27,7 @@ from .trace import trace
 _POOL: cf.ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
+
 def default_workers() -> int:
     env = os.environ.get("TRACEWISE_WORKERS")
     if env:
@@ -71,7 +72,9 @@ def evaluate_one(prepared: Prepared, reference: Reference, params: Params) -> tu
     return svg, reference.measure(svg)
 
 
-def _worker_eval(prepared: Prepared, rgba: np.ndarray, params: Params) -> tuple[str, Quality] | TracewiseError:
+def _worker_eval(
+    prepared: Prepared, rgba: np.ndarray, params: Params
+) -> tuple[str, Quality] | TracewiseError:
     try:
         return evaluate_one(prepared, Reference(rgba), params)
     except TracewiseError as exc:  # returned, not raised: keeps the typed error across processes

@@ -10,6 +10,7 @@ A request wants, in this order:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,10 +62,13 @@ class Job:
         objective: Objective,
         budget_s: float,
         progress: Callable[[str, float, float], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        """``progress(stage, best_score, fraction_of_budget_used)`` is called as the best improves."""
+        """``progress(stage, best_score, fraction_of_budget_used)`` is called as the best improves;
+        setting ``cancel`` makes every method stop at its next evaluation boundary."""
         self.picture = picture
         self.progress = progress
+        self.cancel = cancel or threading.Event()
         self.objective = objective
         self.started = time.monotonic()
         self.deadline = self.started + budget_s
@@ -88,7 +92,14 @@ class Job:
         return self._cap
 
     def remaining(self) -> float:
+        """Seconds left (0 once cancelled)."""
+        if self.cancel.is_set():
+            return 0.0
         return self.deadline - time.monotonic()
+
+    def until(self, t: float) -> float:
+        """Seconds from now to monotonic time ``t``, capped by the deadline; 0 once cancelled."""
+        return min(t - time.monotonic(), self.remaining())
 
     def key(self, q: Quality) -> tuple[float, ...]:
         """Sort key: larger is better."""

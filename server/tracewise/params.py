@@ -114,12 +114,12 @@ def defaults(style: str = DEFAULT_STYLE) -> Params:
 # The box the optimisers search, as (low, high) per numeric field; categorical fields are
 # encoded as one coordinate in [0, 1] thresholded at 0.5.
 SEARCH_BOX: dict[str, tuple[float, float]] = {
-    "filter_speckle": (0, 16),
+    "filter_speckle": (0, 32),
     "color_precision": (3, 8),
-    "layer_difference": (1, 64),
-    "corner_threshold": (10, 180),
+    "layer_difference": (1, 128),
+    "corner_threshold": (0, 180),
     "length_threshold": (3.5, 10.0),
-    "splice_threshold": (10, 180),
+    "splice_threshold": (0, 180),
     "path_precision": (0, 3),
 }
 SEARCH_FIELDS = (*SEARCH_BOX, "hierarchical")

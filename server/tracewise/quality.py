@@ -85,7 +85,11 @@ def render(svg: str, width: int | None = None, height: int | None = None) -> np.
     here rather than trusted.
     """
     try:
-        png = resvg_py.svg_to_bytes(svg_string=svg, width=width) if width else resvg_py.svg_to_bytes(svg_string=svg)
+        png = (
+            resvg_py.svg_to_bytes(svg_string=svg, width=width)
+            if width
+            else resvg_py.svg_to_bytes(svg_string=svg)
+        )
         im = Image.open(io.BytesIO(bytes(png)))
         im.load()
         rgba = np.asarray(im.convert("RGBA"))

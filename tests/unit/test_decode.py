@@ -8,19 +8,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from tests.conftest import encode
 from tracewise.decode import decode, prepare
 from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError
+
+from tests.conftest import encode
 
 
 def _png_header_only(w: int, h: int) -> bytes:
     """A PNG whose header claims w x h, with a tiny IDAT: a decompression bomb's shape."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_decodes_real_logo(wordmark_png):
@@ -29,7 +35,18 @@ def test_decodes_real_logo(wordmark_png):
     assert pic.format == "PNG" and pic.has_transparency
 
 
-@pytest.mark.parametrize("fmt,mode", [("JPEG", "RGB"), ("WEBP", "RGBA"), ("GIF", "P"), ("PNG", "L"), ("PNG", "P"), ("JPEG", "CMYK"), ("TIFF", "RGB")])
+@pytest.mark.parametrize(
+    "fmt,mode",
+    [
+        ("JPEG", "RGB"),
+        ("WEBP", "RGBA"),
+        ("GIF", "P"),
+        ("PNG", "L"),
+        ("PNG", "P"),
+        ("JPEG", "CMYK"),
+        ("TIFF", "RGB"),
+    ],
+)
 def test_decodes_formats_and_modes(fmt, mode):
     arr = np.zeros((32, 40, 3), np.uint8)
     arr[8:24, 10:30] = (250, 120, 10)

@@ -1,6 +1,13 @@
 from tracewise import errors
 
-GRPC_CODES = {"INVALID_ARGUMENT", "OUT_OF_RANGE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "UNAVAILABLE", "INTERNAL"}
+GRPC_CODES = {
+    "INVALID_ARGUMENT",
+    "OUT_OF_RANGE",
+    "RESOURCE_EXHAUSTED",
+    "DEADLINE_EXCEEDED",
+    "UNAVAILABLE",
+    "INTERNAL",
+}
 
 
 def test_every_error_has_a_grpc_code_and_a_safe_message():

@@ -1,5 +1,4 @@
 import numpy as np
-
 from tracewise.features import FEATURE_NAMES, N_FEATURES, features
 
 

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tracewise.errors import InvalidParameter
 from tracewise.params import DIM, RANGES, SEARCH_BOX, Params, from_vector, to_vector, validate
 
@@ -12,9 +11,20 @@ def test_defaults_are_valid_and_set_path_precision():
     assert p.path_precision == 3 and p.mode == "spline"
 
 
-@pytest.mark.parametrize("field,value", [("filter_speckle", 129), ("color_precision", 0), ("corner_threshold", -1),
-                                         ("length_threshold", 3.0), ("path_precision", 9), ("mode", "bezier"),
-                                         ("hierarchical", "flat"), ("max_iterations", 2.5), ("splice_threshold", True)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("filter_speckle", 129),
+        ("color_precision", 0),
+        ("corner_threshold", -1),
+        ("length_threshold", 3.0),
+        ("path_precision", 9),
+        ("mode", "bezier"),
+        ("hierarchical", "flat"),
+        ("max_iterations", 2.5),
+        ("splice_threshold", True),
+    ],
+)
 def test_out_of_range_names_field_and_range(field, value):
     with pytest.raises(InvalidParameter) as info:
         Params.from_dict({field: value})

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
-
 from tracewise.decode import decode, prepare
 from tracewise.params import Params
 from tracewise.quality import Reference, on_white, render, ssim
@@ -41,5 +40,8 @@ def test_painted_background_cannot_score_well(wordmark_png):
 
 
 def test_render_size_is_enforced():
-    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="235" height="256"><rect width="235" height="256"/></svg>'
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="235" height="256">'
+        '<rect width="235" height="256"/></svg>'
+    )
     assert render(svg, 235, 256).shape == (256, 235, 4)

@@ -1,7 +1,6 @@
 import re
 
 import numpy as np
-
 from tracewise.decode import decode, prepare, raw
 from tracewise.params import Params
 from tracewise.quality import Reference, render
@@ -41,3 +40,17 @@ def test_output_holds_only_vtracer_elements(dev_logos):
 def test_raw_keeps_pixels():
     pic = decode(__import__("tests.conftest", fromlist=["encode"]).encode(np.zeros((9, 9, 3), np.uint8)))
     assert raw(pic).pad == 0
+
+
+def test_relative_compaction_is_faithful_across_precisions_and_modes(dev_logos):
+    for logo in dev_logos[::10]:
+        pic = logo.picture()
+        prep = prepare(pic)
+        for pp in (0, 2):
+            for mode in ("spline", "polygon"):
+                raw_svg = vtracer_svg(prep.rgba, Params(path_precision=pp, mode=mode))
+                small = compact(raw_svg, pic.width, pic.height, prep.pad)
+                a = render(raw_svg)[prep.pad : prep.pad + pic.height].astype(int)
+                b = render(small).astype(int)
+                assert (np.abs(a - b) > 8).mean() < 1e-3, (logo.name, pp, mode)
+                assert len(small) < 0.85 * len(raw_svg)

@@ -77,7 +77,9 @@ def size_reference(job: Job) -> Candidate:
     method can fall back to. It is traced once per job (the cap needs it anyway).
     """
     svg = compact(job.size_reference, job.picture.width, job.picture.height, 0)
-    return Candidate(Params().with_style(job.objective.style), svg, job.reference.measure(svg), "size-reference")
+    return Candidate(
+        Params().with_style(job.objective.style), svg, job.reference.measure(svg), "size-reference"
+    )
 
 
 def with_precision(p: Params, pp: int) -> Params:

@@ -1,7 +1,8 @@
 """``mapping``: features to parameters in one shot.
 
 A RandomForest (scikit-learn, served with ONNX Runtime) predicts, from the image's features,
-how well each entry of a small codebook of VTracer configurations will do; the best-ranked configuration is traced once. Only
+how well each entry of a small codebook of VTracer configurations will do; the best-ranked
+configuration is traced once. Only
 when that result breaks the byte cap does it try the next one (at most ``MAX_TRIES``), then
 the size reference, which always fits. Retrain with ``python -m tracewise.training.mapping``.
 """
@@ -52,7 +53,9 @@ class MappingModel:
             path = Path(str(resources.files("tracewise") / "models" / "mapping.onnx"))
         meta_path = path.with_suffix(".json")
         if not path.exists() or not meta_path.exists():
-            raise Unavailable(f"mapping model missing ({path.name}); run python -m tracewise.training.mapping")
+            raise Unavailable(
+                f"mapping model missing ({path.name}); run python -m tracewise.training.mapping"
+            )
         return cls(path, json.loads(meta_path.read_text()))
 
     def utilities(self, feats: np.ndarray) -> np.ndarray:

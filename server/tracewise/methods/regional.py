@@ -98,7 +98,9 @@ def compose(width: int, height: int, parts: list[tuple[Region, Candidate, int]])
     )
 
 
-def run(job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: MappingModel | None = None) -> Result:
+def run(
+    job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: MappingModel | None = None
+) -> Result:
     workers = pool()
     evaluator = evaluator or Evaluator(job.prepared, job.reference, workers)
     whole = SearchState(job, evaluator)
@@ -111,7 +113,10 @@ def run(job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: Mapp
     evaluations = evaluator.count + 1
     if not regions:
         return finish(
-            "regional", job, whole.best, evaluations,
+            "regional",
+            job,
+            whole.best,
+            evaluations,
             notes=["no separable regions (opaque or one part): whole-image search only"],
         )
 
@@ -122,7 +127,7 @@ def run(job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: Mapp
     pads: list[int] = []
     end = job.deadline - MARGIN_S - 0.5  # leave time to compose and measure
     for i, region in enumerate(regions):
-        left = end - time.monotonic()
+        left = job.until(end)
         if left <= 0:
             break
         slot = left * area[i] / area[i:].sum()
@@ -130,15 +135,24 @@ def run(job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: Mapp
             from_array(region.rgba),
             Objective(style=job.objective.style, max_svg_bytes=max(64, int(job.cap * area[i] / area.sum()))),
             budget_s=slot,
+            cancel=job.cancel,
         )
         state = SearchState(sub, Evaluator(sub.prepared, sub.reference, workers))
-        optimise(state, [base, *starting_points(sub, n_mapped=1, model=model)], time.monotonic() + slot, seed + i)
+        optimise(
+            state, [base, *starting_points(sub, n_mapped=1, model=model)], time.monotonic() + slot, seed + i
+        )
         evaluations += state.evaluator.count
         fronts.append(state.history)
         pads.append(sub.prepared.pad)
     if len(fronts) < len(regions) or any(not f for f in fronts):
-        return finish("regional", job, whole.best, evaluations, cut_short=True,
-                      notes=["budget ran out before every region was searched"])
+        return finish(
+            "regional",
+            job,
+            whole.best,
+            evaluations,
+            cut_short=True,
+            notes=["budget ran out before every region was searched"],
+        )
 
     best = whole.best
     measured = 0
@@ -158,8 +172,13 @@ def run(job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: Mapp
         svg = compose(job.picture.width, job.picture.height, parts)
         cand = Candidate(None, svg, job.reference.measure(svg), "regional-composition")
         cand.regions = [
-            {"x": r.x, "y": r.y, "width": int(r.rgba.shape[1]), "height": int(r.rgba.shape[0]),
-             "params": f[c].params.to_dict() if f[c].params else None}
+            {
+                "x": r.x,
+                "y": r.y,
+                "width": int(r.rgba.shape[1]),
+                "height": int(r.rgba.shape[0]),
+                "params": f[c].params.to_dict() if f[c].params else None,
+            }
             for r, f, c in zip(regions, fronts, choice)
         ]
         measured += 1

@@ -10,7 +10,6 @@ result so far.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -59,7 +58,7 @@ class SearchState:
         fresh = [p for p in params if p not in self.seen]
         self.seen.update(fresh)
         improved = False
-        timeout = until - time.monotonic()
+        timeout = self.job.until(until)
         if timeout <= 0 or not fresh:
             return False
         for p, svg, q in self.evaluator.map(fresh, timeout=timeout):
@@ -78,7 +77,7 @@ def optimise(state: SearchState, starts: list[Params], until: float, seed: int =
     rng = np.random.default_rng(seed)
     sigma = SIGMA0
     lam = max(2, 2 * state.evaluator.parallelism)
-    while until - time.monotonic() > MARGIN_S:
+    while job.until(until) > MARGIN_S:
         parent = to_vector(state.best.params) if state.best.params is not None else rng.random(DIM)
         children = [from_vector(_mutate(rng, parent, sigma), style, colormode) for _ in range(lam)]
         if all(c in state.seen for c in children):
@@ -99,7 +98,9 @@ def starting_points(job: Job, n_mapped: int = 3, model: MappingModel | None = No
     return starts
 
 
-def run(job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: MappingModel | None = None) -> Result:
+def run(
+    job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: MappingModel | None = None
+) -> Result:
     evaluator = evaluator or Evaluator(job.prepared, job.reference, pool())
     state = SearchState(job, evaluator)
     state.offer(size_reference(job))

@@ -73,10 +73,12 @@ def fit(table: dict[str, np.ndarray], rows: np.ndarray, k: int = K) -> Fitted:
 
 def export(fitted: Fitted, table: dict[str, np.ndarray], out_dir: Path, extra: dict | None = None) -> Path:
     from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
 
     out_dir.mkdir(parents=True, exist_ok=True)
     x = table["features"][:1].astype(np.float32)
-    onx = to_onnx(fitted.model, x, target_opset=17)
+    final = [("variable", FloatTensorType([None, len(fitted.codebook)]))]
+    onx = to_onnx(fitted.model, x, target_opset=17, final_types=final)
     path = out_dir / "mapping.onnx"
     path.write_bytes(onx.SerializeToString())
     pool = json.loads(str(table["pool"]))

@@ -33,7 +33,7 @@ from ..trace import trace_baseline, vtracer_svg
 POOL_SEED = 20261127
 
 
-def config_pool(n_random: int = 56, seed: int = POOL_SEED) -> list[Params]:
+def config_pool(n_random: int = 88, seed: int = POOL_SEED) -> list[Params]:
     """VTracer's defaults at three precisions, a few structured variants, then seeded random."""
     base = defaults("spline")
     pool = [replace(base, path_precision=pp) for pp in (3, 2, 1)]

@@ -1,0 +1,41 @@
+# The README's commands. Each does its own set-up on a fresh machine (a venv in .venv).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install test lint bench train serve protos
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e clients/python -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+node_modules/.bin/buf: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+lint: install node_modules/.bin/buf
+	node_modules/.bin/buf lint
+	node_modules/.bin/buf format --diff --exit-code
+	$(PY) -m ruff check server tests bench deployments clients scripts
+	$(PY) -m ruff format --check server tests bench deployments clients scripts
+
+test: install lint
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/quality.py --markdown bench/out/quality.md --sheet docs/contact_sheet.png
+
+train: install
+	$(PY) -m tracewise.training.table -o data/mapping_table.npz
+	$(PY) -m tracewise.training.mapping
+
+serve: install
+	$(VENV)/bin/tracewise serve
+
+protos: install node_modules/.bin/buf
+	$(PY) scripts/gen_protos.py
+	node_modules/.bin/buf lint

@@ -1,0 +1,335 @@
+"""Sync and async clients for ``tracewise.v1.VectorizeService``.
+
+- Deadlines: ``timeout`` (seconds) is the gRPC deadline and is also sent as the
+  ``x-tracewise-timeout`` metadata key, because Ray Serve's proxy does not pass the gRPC
+  deadline on; the service turns it into the method's time budget.
+- Retries: gRPC's own retry policy (service config) retries ``UNAVAILABLE`` and
+  ``RESOURCE_EXHAUSTED`` with exponential backoff; no hand-written loops.
+- Auth: ``api_key`` is sent as ``authorization: Bearer <key>``.
+- TLS: ``secure=True`` (optionally with ``root_certificates``) for a TLS-terminating ingress.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from .v1 import vectorize_pb2 as pb
+from .v1 import vectorize_pb2_grpc as pb_grpc
+
+TIMEOUT_KEY = "x-tracewise-timeout"
+METHODS = {"auto": 0, "default": 1, "mapping": 2, "search": 3, "regional": 4}
+METHOD_NAMES = {v: k for k, v in METHODS.items()}
+STYLES = {"spline": 1, "polygon": 2, "pixel": 3}
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "tracewise.v1.VectorizeService"}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+                },
+            }
+        ]
+    }
+)
+
+
+class TracewiseError(Exception):
+    """A call failed; ``code`` is the gRPC status name, ``request_id`` the server's id if any."""
+
+    def __init__(self, code: str, message: str, request_id: str = "") -> None:
+        super().__init__(f"{code}: {message}" + (f" (request {request_id})" if request_id else ""))
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Result:
+    svg: str
+    method_requested: str
+    method_used: str
+    params: dict[str, Any] | None
+    ssim: float
+    alpha_ssim: float | None
+    svg_bytes: int
+    paths: int
+    seconds: float
+    evaluations: int
+    cap_bytes: int
+    cut_short: bool
+    request_id: str
+    confidence: float | None = None
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    regions: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_proto(cls, msg: pb.VectorizeResponse) -> Result:
+        r = msg.report
+        params = _params(r.params) if r.HasField("params") else None
+        return cls(
+            svg=msg.svg,
+            method_requested=METHOD_NAMES.get(r.method_requested, "auto"),
+            method_used=METHOD_NAMES.get(r.method_used, "auto"),
+            params=params,
+            ssim=r.ssim,
+            alpha_ssim=r.alpha_ssim if r.HasField("alpha_ssim") else None,
+            svg_bytes=r.svg_bytes,
+            paths=r.paths,
+            seconds=r.seconds,
+            evaluations=r.evaluations,
+            cap_bytes=r.cap_bytes,
+            cut_short=r.cut_short,
+            request_id=r.request_id,
+            confidence=r.confidence if r.HasField("confidence") else None,
+            fallbacks=[
+                {"from": METHOD_NAMES.get(f.from_method, "?"), "reason": f.reason} for f in r.fallbacks
+            ],
+            regions=[
+                {"x": g.x, "y": g.y, "width": g.width, "height": g.height, "params": _params(g.params)}
+                for g in r.regions
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    best_score: float
+    fraction: float
+
+
+def _params(p: pb.Params) -> dict[str, Any]:
+    return {f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields}
+
+
+def build_request(
+    image: bytes,
+    method: str = "auto",
+    style: str = "spline",
+    max_svg_bytes: int | None = None,
+    target_ssim: float | None = None,
+    budget_seconds: float | None = None,
+    kind: type = pb.VectorizeRequest,
+) -> Any:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {sorted(STYLES)}")
+    opts = pb.Options(method=METHODS[method], style=STYLES[style])  # type: ignore[arg-type]
+    if max_svg_bytes is not None:
+        opts.max_svg_bytes = max_svg_bytes
+    if target_ssim is not None:
+        opts.target_ssim = target_ssim
+    if budget_seconds is not None:
+        opts.budget_seconds = budget_seconds
+    return kind(image=image, options=opts)
+
+
+def _channel_options() -> list[tuple[str, Any]]:
+    return [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", RETRY_SERVICE_CONFIG),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ]
+
+
+def _metadata(api_key: str | None, timeout: float | None) -> list[tuple[str, str]]:
+    md = []
+    if api_key:
+        md.append(("authorization", f"Bearer {api_key}"))
+    if timeout is not None:
+        md.append((TIMEOUT_KEY, f"{timeout:.3f}"))
+    return md
+
+
+def _error(exc: grpc.RpcError) -> TracewiseError:
+    code = exc.code().name if exc.code() else "UNKNOWN"  # type: ignore[union-attr]
+    rid = ""
+    for k, v in exc.trailing_metadata() or ():  # type: ignore[union-attr]
+        if k == "request_id":
+            rid = str(v)
+    return TracewiseError(code, exc.details() or "", rid)  # type: ignore[union-attr]
+
+
+def _credentials(secure: bool, root_certificates: bytes | None) -> grpc.ChannelCredentials | None:
+    return grpc.ssl_channel_credentials(root_certificates) if secure else None
+
+
+class Client:
+    """Blocking client. ``with Client("localhost:9000") as c: c.vectorize(png_bytes)``."""
+
+    def __init__(
+        self,
+        target: str,
+        api_key: str | None = None,
+        secure: bool = False,
+        root_certificates: bytes | None = None,
+        timeout: float | None = 60.0,
+    ) -> None:
+        creds = _credentials(secure, root_certificates)
+        opts = _channel_options()
+        self.channel = (
+            grpc.secure_channel(target, creds, opts) if creds else grpc.insecure_channel(target, opts)
+        )
+        self.stub = pb_grpc.VectorizeServiceStub(self.channel)
+        self.api_key = api_key
+        self.timeout = timeout
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, fn: Callable[..., Any], request: Any, timeout: float | None) -> Any:
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            return fn(request, timeout=timeout, metadata=_metadata(self.api_key, timeout))
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    def vectorize(self, image: bytes, *, timeout: float | None = None, **options: Any) -> Result:
+        return Result.from_proto(self._call(self.stub.Vectorize, build_request(image, **options), timeout))
+
+    def vectorize_stream(
+        self,
+        image: bytes,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Result:
+        req = build_request(image, kind=pb.VectorizeStreamRequest, **options)
+        for event in self.stream_events(req, timeout):
+            if isinstance(event, Progress):
+                if on_progress:
+                    on_progress(event)
+            else:
+                return event
+        raise TracewiseError("UNKNOWN", "stream ended without a result")
+
+    def stream_events(
+        self, request: pb.VectorizeStreamRequest, timeout: float | None
+    ) -> Iterator[Progress | Result]:
+        stream = self._call(self.stub.VectorizeStream, request, timeout)
+        try:
+            for msg in stream:
+                if msg.HasField("progress"):
+                    p = msg.progress
+                    yield Progress(p.stage, p.best_score, p.fraction)
+                else:
+                    yield Result.from_proto(msg.result)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    def route(self, image: bytes, *, timeout: float | None = None, **options: Any) -> dict[str, Any]:
+        r = self._call(self.stub.Route, build_request(image, kind=pb.RouteRequest, **options), timeout)
+        return {
+            "method": METHOD_NAMES.get(r.method, "auto"),
+            "confidence": r.confidence,
+            "logo_type": r.logo_type,
+            "model_version": r.model_version,
+            "seconds": r.seconds,
+        }
+
+    def service_info(self, *, timeout: float | None = None) -> pb.GetServiceInfoResponse:
+        return self._call(self.stub.GetServiceInfo, pb.GetServiceInfoRequest(), timeout)
+
+    def health(self, service: str = "", timeout: float = 5.0) -> str:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        try:
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                if self.health(timeout=2.0) == "SERVING":
+                    return
+            except TracewiseError:
+                pass
+            if time.monotonic() > end:
+                raise TracewiseError("UNAVAILABLE", f"service not ready after {timeout:.0f} s")
+            time.sleep(0.5)
+
+
+class AsyncClient:
+    """asyncio client with the same calls: ``await c.vectorize(png_bytes)``."""
+
+    def __init__(
+        self,
+        target: str,
+        api_key: str | None = None,
+        secure: bool = False,
+        root_certificates: bytes | None = None,
+        timeout: float | None = 60.0,
+    ) -> None:
+        creds = _credentials(secure, root_certificates)
+        opts = _channel_options()
+        self.channel = (
+            grpc.aio.secure_channel(target, creds, opts) if creds else grpc.aio.insecure_channel(target, opts)
+        )
+        self.stub = pb_grpc.VectorizeServiceStub(self.channel)
+        self.api_key = api_key
+        self.timeout = timeout
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def vectorize(self, image: bytes, *, timeout: float | None = None, **options: Any) -> Result:
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            msg = await self.stub.Vectorize(
+                build_request(image, **options), timeout=timeout, metadata=_metadata(self.api_key, timeout)
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return Result.from_proto(msg)
+
+    async def vectorize_stream(
+        self, image: bytes, *, timeout: float | None = None, **options: Any
+    ) -> AsyncIterator[Progress | Result]:
+        timeout = self.timeout if timeout is None else timeout
+        call = self.stub.VectorizeStream(
+            build_request(image, kind=pb.VectorizeStreamRequest, **options),
+            timeout=timeout,
+            metadata=_metadata(self.api_key, timeout),
+        )
+        try:
+            async for msg in call:
+                if msg.HasField("progress"):
+                    p = msg.progress
+                    yield Progress(p.stage, p.best_score, p.fraction)
+                else:
+                    yield Result.from_proto(msg.result)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None

@@ -1,0 +1,367 @@
+"""The Ray Serve application: a gRPC ingress (router) and one autoscaled deployment per method.
+
+    SDK -> Ray gRPC proxy -> Ingress (validate, decide, convert) -> MethodWorker -> engine
+
+The ingress holds no image logic: it decodes once to validate and to pick the method, asks
+the method deployment through a ``DeploymentHandle``, falls back to a cheaper method when a
+method fails, times out or is saturated (recording each fallback in the report), and maps
+every error to a gRPC status in ``status.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2
+from ray import serve
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentHandle
+from tracewise import engine
+from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
+from tracewise.errors import InvalidImage, TracewiseError
+from tracewise.methods import DEFAULT_BUDGET_S
+from tracewise.objective import Objective
+from tracewise_client.v1 import vectorize_pb2 as pb
+
+from . import convert
+from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
+
+log = logging.getLogger("tracewise.serve")
+
+SERVICE_NAME = "tracewise.v1.VectorizeService"
+TIMEOUT_KEY = "x-tracewise-timeout"
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
+# Time kept back from the client's deadline for the trip back (at least this, or 10%).
+DEADLINE_MARGIN_S = 0.15
+CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
+VERSION = "0.1.0"
+
+
+def _api_keys() -> list[bytes]:
+    raw = os.environ.get("TRACEWISE_API_KEYS", "")
+    return [k.strip().encode() for k in raw.split(",") if k.strip()]
+
+
+def _metadata(ctx: Any) -> dict[str, str]:
+    try:
+        return {k: v for k, v in (ctx.invocation_metadata() or [])}
+    except Exception:  # noqa: BLE001 - a context without metadata has none
+        return {}
+
+
+@serve.deployment
+class MethodWorker:
+    """Runs one engine method. CPU work runs in a thread that stops when the caller goes away."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        if method in ("mapping", "search", "regional"):
+            from tracewise.methods.mapping import default_model
+
+            default_model()  # load the ONNX model now, not in the first request
+
+    def _run(self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None) -> dict:
+        result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
+        out = result.to_dict()
+        out["svg"] = result.svg
+        return out
+
+    @staticmethod
+    def _until(objective: Objective, deadline: float) -> Objective:
+        """The budget left at this replica: the ingress's wall-clock deadline minus transit."""
+        left = max(0.01, deadline - time.time())
+        return Objective(objective.style, objective.max_svg_bytes, objective.target_ssim, left)
+
+    async def run(self, picture: Picture, objective: Objective, deadline: float) -> dict:
+        objective = self._until(objective, deadline)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._guarded, picture, objective, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread stops at its next evaluation boundary
+            raise
+
+    def _guarded(
+        self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None
+    ) -> dict:
+        try:
+            return self._run(picture, objective, cancel, progress)
+        except TracewiseError as exc:  # typed errors cross the process boundary as data
+            return {"error": exc.grpc_code, "message": exc.message}
+
+    async def run_stream(
+        self, picture: Picture, objective: Objective, deadline: float
+    ) -> AsyncIterator[dict]:
+        objective = self._until(objective, deadline)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def progress(stage: str, score: float, fraction: float) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, {"progress": (stage, score, fraction)})
+
+        task = asyncio.ensure_future(asyncio.to_thread(self._guarded, picture, objective, cancel, progress))
+        try:
+            while not task.done() or not queue.empty():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            yield {"result": task.result()}
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+
+
+@serve.deployment
+class Ingress:
+    """The gRPC ingress: one method per RPC, plus ``grpc.health.v1.Health``."""
+
+    def __init__(self, workers: dict[str, DeploymentHandle], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.workers = workers
+        self.max_pixels = max_pixels
+        self.keys = _api_keys()
+
+    # --- helpers -----------------------------------------------------------------------
+    def _authorise(self, md: dict[str, str]) -> None:
+        if not self.keys:
+            return
+        auth = md.get("authorization", "")
+        token = auth[7:].encode() if auth.startswith("Bearer ") else b""
+        ok = False
+        for key in self.keys:  # constant-time per key, and every key is tried
+            ok |= hmac.compare_digest(token, key)
+        if not ok:
+            raise Unauthenticated()
+
+    def _budget(self, objective: Objective, method: str, md: dict[str, str], t0: float) -> float:
+        budget = objective.budget_s if objective.budget_s is not None else DEFAULT_BUDGET_S.get(method, 5.0)
+        if TIMEOUT_KEY in md:
+            try:
+                timeout = float(md[TIMEOUT_KEY])
+                left = timeout - (time.monotonic() - t0) - max(DEADLINE_MARGIN_S, 0.1 * timeout)
+            except ValueError:
+                raise InvalidImage(f"{TIMEOUT_KEY} must be seconds") from None
+            if left <= 0.02:
+                raise DeadlineTooShort("the deadline leaves no time to work")
+            budget = min(budget, left)
+        return budget
+
+    def _prepare(self, request: Any, md: dict[str, str]) -> tuple[Picture, Objective, str]:
+        self._authorise(md)
+        if not request.image:
+            raise InvalidImage("empty request: no image bytes")
+        if len(request.image) > MAX_REQUEST_BYTES:
+            from tracewise.errors import ImageTooLarge
+
+            raise ImageTooLarge(f"image is {len(request.image)} bytes; the limit is {MAX_REQUEST_BYTES}")
+        method = engine.resolve(convert.method_from_pb(request.options.method))
+        objective = convert.objective_from_pb(request.options)
+        picture = decode(request.image, self.max_pixels)
+        return picture, objective, method
+
+    def _fail(self, ctx: Any, exc: BaseException, rid: str) -> None:
+        code, message = to_status(exc, rid)
+        ctx.set_code(code)
+        ctx.set_details(message)
+        ctx.set_trailing_metadata([("request_id", rid)])
+
+    async def _call(self, method: str, picture: Picture, objective: Objective, budget: float) -> dict:
+        """Call one method deployment; raise on failure so the caller can fall back."""
+        handle = self.workers[method]
+        response = handle.run.remote(picture, objective, time.time() + budget)
+        try:
+            out = await asyncio.wait_for(response, timeout=budget + 2.0)
+        except TimeoutError:
+            response.cancel()
+            raise
+        except BackPressureError as exc:
+            raise Overloaded(f"{method} is saturated") from exc
+        if "error" in out:
+            raise _EngineError(out["error"], out["message"])
+        return out
+
+    async def _with_fallbacks(
+        self, method: str, picture: Picture, objective: Objective, budget: float, deadline: float
+    ) -> dict:
+        fallbacks: list[dict[str, str]] = []
+        current: str | None = method
+        while current is not None:
+            try:
+                out = await self._call(current, picture, objective, budget)
+                out["fallbacks"] = fallbacks
+                return out
+            except _EngineError as exc:
+                if exc.code in ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"):
+                    raise exc.as_tracewise() from None  # the request's fault: no other method helps
+                reason = f"{exc.code}: {exc.message}"
+            except Overloaded as exc:
+                reason = f"overloaded: {exc}"
+            except TimeoutError:
+                reason = "timed out"
+            except Exception as exc:  # noqa: BLE001 - a replica crash or a lost actor: fall back
+                log.warning("method %s failed: %r", current, exc)
+                reason = f"failed: {type(exc).__name__}"
+            fallbacks.append({"from": current, "reason": reason})
+            current = CHEAPER[current]
+            budget = max(0.05, min(budget, deadline - time.monotonic()))
+        raise _EngineError("UNAVAILABLE", "every method failed: " + "; ".join(f["reason"] for f in fallbacks))
+
+    # --- RPCs --------------------------------------------------------------------------
+    async def Vectorize(self, request: pb.VectorizeRequest, grpc_context: Any = None) -> pb.VectorizeResponse:
+        rid = uuid.uuid4().hex[:16]
+        t0 = time.monotonic()
+        md = _metadata(grpc_context)
+        try:
+            picture, objective, method = self._prepare(request, md)
+            budget = self._budget(objective, method, md, t0)
+            out = await self._with_fallbacks(method, picture, objective, budget, t0 + budget)
+            if grpc_context is not None:
+                grpc_context.set_trailing_metadata([("request_id", rid)])
+            requested = convert.method_from_pb(request.options.method)
+            return convert.response_to_pb(out, requested, rid)
+        except _EngineError as exc:
+            self._fail(grpc_context, exc.as_tracewise(), rid)
+        except BaseException as exc:  # noqa: BLE001 - every error becomes a status here
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            self._fail(grpc_context, exc, rid)
+        return pb.VectorizeResponse()
+
+    async def VectorizeStream(
+        self, request: pb.VectorizeStreamRequest, grpc_context: Any = None
+    ) -> AsyncIterator[pb.VectorizeStreamResponse]:
+        rid = uuid.uuid4().hex[:16]
+        t0 = time.monotonic()
+        md = _metadata(grpc_context)
+        try:
+            picture, objective, method = self._prepare(request, md)
+            budget = self._budget(objective, method, md, t0)
+            gen = (
+                self.workers[method]
+                .options(stream=True)
+                .run_stream.remote(picture, objective, time.time() + budget)
+            )
+            async for event in gen:
+                if "progress" in event:
+                    stage, score, fraction = event["progress"]
+                    yield pb.VectorizeStreamResponse(
+                        progress=pb.Progress(stage=stage, best_score=score, fraction=fraction)
+                    )
+                    continue
+                out = event["result"]
+                if "error" in out:
+                    raise _EngineError(out["error"], out["message"]).as_tracewise()
+                out["fallbacks"] = []
+                requested = convert.method_from_pb(request.options.method)
+                if grpc_context is not None:
+                    grpc_context.set_trailing_metadata([("request_id", rid)])
+                yield pb.VectorizeStreamResponse(result=convert.response_to_pb(out, requested, rid))
+        except BackPressureError as exc:
+            self._fail(grpc_context, Overloaded(f"{method} is saturated"), rid)
+            del exc
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+                raise
+            self._fail(grpc_context, exc, rid)
+
+    async def Route(self, request: pb.RouteRequest, grpc_context: Any = None) -> pb.RouteResponse:
+        rid = uuid.uuid4().hex[:16]
+        t0 = time.perf_counter()
+        try:
+            _, _, method = self._prepare(request, _metadata(grpc_context))
+            return pb.RouteResponse(
+                method=convert.METHOD_TO_PB[method],
+                confidence=1.0,
+                logo_type="",
+                model_version="fixed:mapping",
+                seconds=time.perf_counter() - t0,
+            )
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            self._fail(grpc_context, exc, rid)
+        return pb.RouteResponse()
+
+    async def GetServiceInfo(self, request: pb.GetServiceInfoRequest, grpc_context: Any = None):
+        from tracewise.methods.mapping import default_model
+
+        return pb.GetServiceInfoResponse(
+            version=VERSION,
+            methods=[
+                pb.MethodInfo(method=convert.METHOD_TO_PB[m], default_budget_seconds=DEFAULT_BUDGET_S[m])
+                for m in self.workers
+            ],
+            max_pixels=self.max_pixels,
+            max_request_bytes=MAX_REQUEST_BYTES,
+            mapping_model_version=default_model().version,
+            router_model_version="",
+        )
+
+    # --- grpc.health.v1 ---------------------------------------------------------------
+    def _health(self, service: str) -> int | None:
+        if service in ("", SERVICE_NAME):
+            return health_pb2.HealthCheckResponse.SERVING
+        return None
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
+        status = self._health(request.service)
+        if status is None:
+            if grpc_context is not None:
+                grpc_context.set_code(grpc.StatusCode.NOT_FOUND)
+                grpc_context.set_details(f"unknown service {request.service!r}")
+            return health_pb2.HealthCheckResponse()
+        return health_pb2.HealthCheckResponse(status=status)
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
+        status = self._health(request.service)
+        yield health_pb2.HealthCheckResponse(
+            status=status if status is not None else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        )
+
+
+class _EngineError(Exception):
+    """A typed engine error that came back from a method replica as data."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    def as_tracewise(self) -> TracewiseError:
+        from tracewise.errors import all_error_types
+
+        for cls in all_error_types():
+            if cls.grpc_code == self.code and cls.__init__ is TracewiseError.__init__:
+                return cls(self.message)
+        return TracewiseError(self.message)
+
+
+METHOD_NAMES = ("default", "mapping", "search", "regional")
+
+
+def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None):
+    """The application for ``serve run``/``serve deploy`` (import path ``tracewise_serve.app:build_app``).
+
+    ``serve deploy`` applies the config file's per-deployment settings itself; ``tracewise
+    serve`` passes them as ``overrides`` (deployment name -> options), from the same file.
+    """
+    args = args or {}
+    overrides = overrides or {}
+    workers = {
+        m: MethodWorker.options(name=f"method-{m}", **overrides.get(f"method-{m}", {})).bind(m)
+        for m in METHOD_NAMES
+    }
+    ingress = Ingress.options(**overrides.get("Ingress", {}))
+    return ingress.bind(workers, int(args.get("max_pixels", DEFAULT_MAX_PIXELS)))

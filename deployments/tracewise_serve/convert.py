@@ -1,0 +1,96 @@
+"""Protobuf <-> engine types, in one place. No image logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracewise.objective import Objective
+from tracewise.params import Params
+from tracewise_client.v1 import vectorize_pb2 as pb
+
+METHOD_TO_PB = {
+    "auto": pb.METHOD_UNSPECIFIED,
+    "default": pb.METHOD_DEFAULT,
+    "mapping": pb.METHOD_MAPPING,
+    "search": pb.METHOD_SEARCH,
+    "regional": pb.METHOD_REGIONAL,
+}
+PB_TO_METHOD = {v: k for k, v in METHOD_TO_PB.items()}
+STYLE_FROM_PB = {
+    pb.STYLE_UNSPECIFIED: "spline",
+    pb.STYLE_SPLINE: "spline",
+    pb.STYLE_POLYGON: "polygon",
+    pb.STYLE_PIXEL: "pixel",
+}
+
+
+class UnknownEnum(ValueError):
+    """An enum number this server does not know (a newer client)."""
+
+    def __init__(self, field: str, value: int) -> None:
+        super().__init__(f"{field}={value} is not a known value")
+        self.field = field
+        self.value = value
+
+
+def method_from_pb(value: int) -> str:
+    if value not in PB_TO_METHOD:
+        raise UnknownEnum("options.method", value)
+    return PB_TO_METHOD[value]
+
+
+def objective_from_pb(opts: pb.Options) -> Objective:
+    """Validated engine objective (raises ``InvalidParameter`` for bad values)."""
+    if opts.style not in STYLE_FROM_PB:
+        raise UnknownEnum("options.style", opts.style)
+    return Objective(
+        style=STYLE_FROM_PB[opts.style],
+        max_svg_bytes=int(opts.max_svg_bytes) if opts.HasField("max_svg_bytes") else None,
+        target_ssim=float(opts.target_ssim) if opts.HasField("target_ssim") else None,
+        budget_s=float(opts.budget_seconds) if opts.HasField("budget_seconds") else None,
+    )
+
+
+def params_to_pb(p: dict[str, Any]) -> pb.Params:
+    return pb.Params(**p)
+
+
+def params_from_pb(p: pb.Params) -> Params:
+    return Params.from_dict({f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields})
+
+
+def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> pb.VectorizeResponse:
+    """``result`` is ``Result.to_dict()`` plus ``svg``, ``method`` and ``fallbacks``."""
+    report = pb.Report(
+        method_requested=METHOD_TO_PB[requested],
+        method_used=METHOD_TO_PB[result["method"]],
+        ssim=result["ssim"],
+        svg_bytes=result["svg_bytes"],
+        paths=result["paths"],
+        seconds=result["seconds"],
+        evaluations=result["evaluations"],
+        cap_bytes=result["cap_bytes"],
+        cut_short=result["cut_short"],
+        request_id=request_id,
+        fallbacks=[
+            pb.Fallback(from_method=METHOD_TO_PB[f["from"]], reason=f["reason"])
+            for f in result.get("fallbacks", [])
+        ],
+        regions=[
+            pb.Region(
+                x=r["x"],
+                y=r["y"],
+                width=r["width"],
+                height=r["height"],
+                params=params_to_pb(r["params"]) if r.get("params") else None,
+            )
+            for r in result.get("regions") or []
+        ],
+    )
+    if result.get("params"):
+        report.params.CopyFrom(params_to_pb(result["params"]))
+    if result.get("alpha_ssim") is not None:
+        report.alpha_ssim = result["alpha_ssim"]
+    if result.get("confidence") is not None:
+        report.confidence = result["confidence"]
+    return pb.VectorizeResponse(svg=result["svg"], report=report)

@@ -1,0 +1,97 @@
+"""``tracewise serve``: start Ray (or join one), deploy the app from serve_config.yaml, wait.
+
+Embedded by default: a local Ray is started by this command and stopped on Ctrl-C.
+``--address`` deploys to an existing Ray cluster instead (and leaves it running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "serve_config.yaml"
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def overrides(app_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app_cfg.get("deployments", [])}
+
+
+def start(
+    config: dict[str, Any],
+    address: str | None = None,
+    grpc_port: int | None = None,
+    num_cpus: int | None = None,
+    dashboard: bool = True,
+) -> dict[str, str]:
+    """Start (or connect to) Ray and deploy; returns the addresses. Used by tests too."""
+    import ray
+    from ray import serve
+    from ray.serve.config import gRPCOptions
+
+    from .app import build_app
+
+    app_cfg = config["applications"][0]
+    env = dict(app_cfg.get("runtime_env", {}).get("env_vars", {}))
+    os.environ.update(env)  # the embedded Ray's workers inherit them
+    info = ray.init(
+        address=address,
+        num_cpus=None if address else num_cpus,
+        include_dashboard=dashboard if not address else None,
+        dashboard_host="127.0.0.1",
+        runtime_env={"env_vars": env} if address else None,
+        logging_level="WARNING",
+        log_to_driver=False,
+    )
+    grpc = dict(config.get("grpc_options", {}))
+    if grpc_port is not None:
+        grpc["port"] = grpc_port
+    serve.start(
+        grpc_options=gRPCOptions(**grpc),
+        http_options=config.get("http_options"),
+        proxy_location=config.get("proxy_location", "EveryNode"),
+    )
+    app = build_app(app_cfg.get("args"), overrides(app_cfg))
+    serve.run(app, name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
+    dash = getattr(info, "dashboard_url", "")
+    return {"grpc": f"127.0.0.1:{grpc['port']}", "dashboard": f"http://{dash}" if dash else "(none)"}
+
+
+def stop(embedded: bool = True) -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        if embedded:
+            ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="tracewise serve", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    ap.add_argument("--address", default=None, help="an existing Ray cluster (default: start a local one)")
+    ap.add_argument("--port", type=int, default=None, help="gRPC port (default: from the config, 9000)")
+    ap.add_argument("--num-cpus", type=int, default=None)
+    a = ap.parse_args(argv)
+    addresses = start(load_config(a.config), a.address, a.port, a.num_cpus)
+    print(f"Tracewise gRPC on {addresses['grpc']} (tracewise.v1.VectorizeService, grpc.health.v1.Health)")
+    print(f"Ray dashboard on {addresses['dashboard']}")
+    print("Ctrl-C to stop.", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    done.wait()
+    print("stopping...", flush=True)
+    stop(embedded=a.address is None)
+    return 0

@@ -1,0 +1,118 @@
+"""The whole real stack: Ray Serve with its gRPC proxy on loopback, called through the SDK."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tracewise_client import Client, TracewiseError
+from tracewise_client.v1 import vectorize_pb2 as pb
+from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service():
+    from tracewise_serve import local
+
+    port = _free_port()
+    addresses = local.start(local.load_config(), grpc_port=port, num_cpus=2, dashboard=False)
+    try:
+        with Client(addresses["grpc"], timeout=60) as c:
+            c.wait_ready(60)
+        yield addresses["grpc"]
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def client(service):
+    with Client(service, timeout=60) as c:
+        yield c
+
+
+def test_health_serving_and_unknown_service(service):
+    with grpc.insecure_channel(service) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        assert (
+            stub.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+            == health_pb2.HealthCheckResponse.SERVING
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_vectorize_shared_logo(client, wordmark_png):
+    r = client.vectorize(wordmark_png, method="mapping")
+    assert r.svg.startswith("<svg") and r.method_used == "mapping"
+    assert r.ssim > 0.9 and r.svg_bytes <= r.cap_bytes and r.params["path_precision"] <= 8
+    assert len(r.request_id) == 16 and not r.fallbacks
+
+
+def test_auto_and_default(client, wordmark_png):
+    auto = client.vectorize(wordmark_png)
+    base = client.vectorize(wordmark_png, method="default")
+    assert auto.method_requested == "auto" and auto.method_used == "mapping"
+    assert auto.ssim > base.ssim
+
+
+@pytest.mark.parametrize(
+    "image,match",
+    [(b"\x00garbage bytes, not an image", "not a supported"), (b"", "empty"), (b"<svg/>", "SVG")],
+)
+def test_bad_images_are_invalid_argument(client, image, match):
+    with pytest.raises(TracewiseError) as info:
+        client.vectorize(image)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert match in info.value.message and "Traceback" not in info.value.message
+    assert info.value.request_id
+
+
+def test_absurd_options_are_invalid_argument(client, wordmark_png):
+    with pytest.raises(TracewiseError) as info:
+        client.vectorize(wordmark_png, target_ssim=2.0)
+    assert info.value.code == "INVALID_ARGUMENT" and "target_ssim" in info.value.message
+    with grpc.insecure_channel(client.channel._channel.target().decode()) as ch:  # noqa: SLF001
+        stub = pb_grpc.VectorizeServiceStub(ch)
+        req = pb.VectorizeRequest(image=wordmark_png, options=pb.Options(method=99))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Vectorize(req, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "method" in err.value.details()
+
+
+def test_deadline_becomes_budget(client, wordmark_png):
+    # search's own budget is 5 s: a 3 s deadline must still get its result (no DEADLINE_EXCEEDED)
+    t = time.monotonic()
+    r = client.vectorize(wordmark_png, method="search", timeout=3.0)
+    assert time.monotonic() - t < 3.0
+    assert r.method_used == "search" and r.evaluations > 1 and r.seconds < 3.0
+
+
+def test_expired_deadline(client, wordmark_png):
+    with pytest.raises(TracewiseError) as info:
+        client.vectorize(wordmark_png, method="search", timeout=0.1)
+    assert info.value.code == "DEADLINE_EXCEEDED"
+
+
+def test_stream_progress_then_result(client, wordmark_png):
+    events = []
+    r = client.vectorize_stream(wordmark_png, method="search", budget_seconds=1.5, on_progress=events.append)
+    assert events and all(0 <= e.fraction <= 1 for e in events)
+    assert r.method_used == "search" and r.ssim >= max(e.best_score for e in events) - 0.05
+
+
+def test_service_info(client):
+    info = client.service_info()
+    assert {m.method for m in info.methods} == {1, 2, 3, 4}
+    assert info.max_pixels == 4_000_000 and info.mapping_model_version

@@ -1,0 +1,113 @@
+"""Methods against real logos: they must beat VTracer's defaults, within the byte cap.
+
+No timing asserts here (speed lives in bench/); budgets are small to keep the suite quick.
+"""
+
+import numpy as np
+import pytest
+from tracewise.decode import decode
+from tracewise.engine import vectorize
+from tracewise.errors import InvalidParameter
+from tracewise.methods import regional
+from tracewise.objective import Objective
+from tracewise.quality import Reference
+
+from tests.conftest import encode
+
+
+@pytest.fixture(scope="module")
+def sample(dev_logos):
+    """One fold-1 logo per category (the shipped model trained on every logo; this is a
+    regression test, the held-out figures are in the benchmark)."""
+    out = {}
+    for lg in dev_logos:
+        if lg.fold == 1:
+            out.setdefault(lg.category, lg)
+    return list(out.values())
+
+
+def test_default_is_vtracer_baseline(wordmark_png):
+    r = vectorize(wordmark_png, "default")
+    assert r.params is None and r.evaluations == 1
+    assert r.svg.startswith("<?xml")  # exactly what VTracer writes
+
+
+def test_mapping_beats_defaults_within_cap(sample):
+    wins = 0
+    for logo in sample:
+        data = logo.png.read_bytes()
+        base = vectorize(data, "default")
+        r = vectorize(data, "mapping")
+        assert r.quality.svg_bytes <= r.cap_bytes
+        assert r.evaluations <= 3 and r.params is not None
+        wins += r.quality.ssim > base.quality.ssim
+    assert wins >= len(sample) - 1
+
+
+def test_search_beats_mapping_and_defaults(sample):
+    for logo in sample[:2]:
+        data = logo.png.read_bytes()
+        base = vectorize(data, "default")
+        m = vectorize(data, "mapping")
+        s = vectorize(data, "search", Objective(budget_s=2.0))
+        assert s.quality.svg_bytes <= s.cap_bytes
+        assert s.quality.score >= m.quality.score - 1e-9
+        assert s.quality.ssim > base.quality.ssim
+        assert s.evaluations > 10
+
+
+def test_target_ssim_gives_smaller_svg(sample):
+    data = next(lg for lg in sample if lg.category == "gradient").png.read_bytes()
+    best = vectorize(data, "search", Objective(budget_s=1.5))
+    target = best.quality.score - 0.01
+    small = vectorize(data, "search", Objective(budget_s=1.5, target_ssim=target))
+    assert small.quality.score >= target
+    assert small.quality.svg_bytes < best.quality.svg_bytes
+
+
+def test_explicit_byte_cap_is_respected(sample):
+    data = sample[1].png.read_bytes()
+    free = vectorize(data, "mapping")
+    cap = int(free.quality.svg_bytes * 0.7)
+    r = vectorize(data, "search", Objective(budget_s=1.5, max_svg_bytes=cap))
+    assert r.quality.svg_bytes <= cap
+
+
+def test_styles(wordmark_png):
+    for style in ("polygon", "pixel"):
+        r = vectorize(wordmark_png, "mapping", Objective(style=style))
+        assert r.params["mode"] == {"polygon": "polygon", "pixel": "none"}[style]
+
+
+def test_bad_method_and_options():
+    with pytest.raises(InvalidParameter, match="method"):
+        vectorize(b"x", "magic")
+    for kw in (
+        {"budget_s": -1},
+        {"budget_s": float("nan")},
+        {"target_ssim": 1.5},
+        {"max_svg_bytes": 3},
+        {"style": "x"},
+    ):
+        with pytest.raises(InvalidParameter):
+            Objective(**kw)
+
+
+def test_regional_split_and_compose(two_squares):
+    regions = regional.split(two_squares)
+    assert len(regions) == 2
+    assert {(r.x, r.y) for r in regions} == {(6, 6), (54, 18)}
+
+
+def test_opaque_images_have_no_regions():
+    assert regional.split(np.full((32, 32, 4), 255, np.uint8)) == []
+
+
+def test_regional_composes_disjoint_parts(two_squares):
+    data = encode(two_squares)
+    r = vectorize(data, "regional", Objective(budget_s=3.0))
+    assert r.quality.svg_bytes <= r.cap_bytes
+    assert r.quality.ssim > 0.98
+    q = Reference(decode(data).rgba).measure(r.svg)
+    assert q.ssim == pytest.approx(r.quality.ssim)
+    assert any("regions" in n for n in r.notes)

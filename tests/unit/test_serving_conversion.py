@@ -1,0 +1,66 @@
+"""Protocol conversion and the status map: pure functions, no Ray, no sockets."""
+
+import grpc
+import pytest
+from tracewise.errors import InvalidParameter, all_error_types
+from tracewise.params import Params
+from tracewise_client import Result
+from tracewise_client.v1 import vectorize_pb2 as pb
+from tracewise_serve import convert
+from tracewise_serve.status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
+
+
+def test_params_round_trip():
+    p = Params(
+        filter_speckle=2, color_precision=7, length_threshold=5.5, hierarchical="cutout", path_precision=1
+    )
+    assert convert.params_from_pb(convert.params_to_pb(p.to_dict())) == p
+
+
+def test_objective_from_options():
+    opts = pb.Options(style=pb.STYLE_POLYGON, max_svg_bytes=5000, target_ssim=0.95, budget_seconds=2.5)
+    o = convert.objective_from_pb(opts)
+    assert (o.style, o.max_svg_bytes, o.target_ssim, o.budget_s) == ("polygon", 5000, 0.95, 2.5)
+    assert convert.objective_from_pb(pb.Options()).style == "spline"
+    with pytest.raises(InvalidParameter, match="budget_s"):
+        convert.objective_from_pb(pb.Options(budget_seconds=-1))
+    with pytest.raises(convert.UnknownEnum):
+        convert.objective_from_pb(pb.Options(style=42))
+
+
+def test_response_round_trips_through_the_sdk_types():
+    result = {
+        "method": "search",
+        "svg": "<svg/>",
+        "params": Params().to_dict(),
+        "regions": None,
+        "ssim": 0.95,
+        "alpha_ssim": None,
+        "svg_bytes": 123,
+        "paths": 4,
+        "seconds": 1.5,
+        "evaluations": 40,
+        "cap_bytes": 200,
+        "cut_short": False,
+        "fallbacks": [{"from": "regional", "reason": "timed out"}],
+    }
+    msg = convert.response_to_pb(result, "auto", "abc")
+    back = Result.from_proto(pb.VectorizeResponse.FromString(msg.SerializeToString()))
+    assert back.method_used == "search" and back.method_requested == "auto"
+    assert back.params == Params().to_dict() and back.alpha_ssim is None
+    assert back.fallbacks == [{"from": "regional", "reason": "timed out"}] and back.request_id == "abc"
+
+
+def test_every_engine_error_maps_to_its_code():
+    for cls in all_error_types():
+        exc = cls("f", 1, "x") if cls is InvalidParameter else cls("msg")
+        code, message = to_status(exc, "rid")
+        assert code == grpc.StatusCode[cls.grpc_code] and message == exc.message
+
+
+def test_serving_errors_and_catch_all_hide_internals():
+    assert to_status(Unauthenticated(), "r")[0] == grpc.StatusCode.UNAUTHENTICATED
+    assert to_status(Overloaded("search is saturated"), "r")[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert to_status(DeadlineTooShort("no time"), "r")[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+    code, message = to_status(RuntimeError("/secret/path at 10.0.0.1"), "rid42")
+    assert code == grpc.StatusCode.INTERNAL and message == "internal error (request rid42)"
