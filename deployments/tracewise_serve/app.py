@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
+
 from tracewise import engine
 from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
 from tracewise.errors import InvalidImage, TracewiseError

@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 import grpc
+
 from tracewise.errors import TracewiseError
 
 from .convert import UnknownEnum

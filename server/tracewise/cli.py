@@ -3,7 +3,9 @@
     tracewise convert IN -o OUT.svg [--method default|mapping|search|regional|auto]
                      [--style spline|polygon|pixel] [--budget S] [--max-bytes N]
                      [--target-ssim X] [--json]
-    tracewise bench [--quick] ...   (same as python bench/quality.py)
+                     [--server HOST:PORT]   (through a running service, with the SDK)
+    tracewise serve [--address RAY] [--port 9000]
+    tracewise bench ...   (same as python bench/quality.py)
 
 Errors print one line on stderr and exit 2 (bad input) or 1 (anything else).
 """
@@ -46,8 +48,61 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
+def _convert_remote(a: argparse.Namespace, data: bytes) -> int:
+    """Convert through a running service with the SDK (streamed, so progress can be shown)."""
+    from tracewise_client import Client, TracewiseError
+
+    bar = ProgressBar(sys.stderr.isatty() and not a.quiet)
+    options = {
+        "method": a.method,
+        "style": a.style,
+        "max_svg_bytes": a.max_bytes,
+        "target_ssim": a.target_ssim,
+        "budget_seconds": a.budget,
+    }
+    try:
+        with Client(a.server, api_key=a.api_key, timeout=a.timeout) as client:
+            r = client.vectorize_stream(
+                data, on_progress=lambda p: bar(p.stage, p.best_score, p.fraction), **options
+            )
+    except TracewiseError as exc:
+        bar.close()
+        print(f"tracewise: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2 if exc.code in ("INVALID_ARGUMENT", "OUT_OF_RANGE") else 1
+    bar.close()
+    report = {
+        "method": r.method_used,
+        "method_requested": r.method_requested,
+        "params": r.params,
+        "regions": r.regions or None,
+        "ssim": r.ssim,
+        "alpha_ssim": r.alpha_ssim,
+        "svg_bytes": r.svg_bytes,
+        "paths": r.paths,
+        "seconds": r.seconds,
+        "evaluations": r.evaluations,
+        "cap_bytes": r.cap_bytes,
+        "cut_short": r.cut_short,
+        "fallbacks": r.fallbacks,
+        "request_id": r.request_id,
+    }
+    _emit(a, r.svg, report)
+    return 0
+
+
+def _emit(a: argparse.Namespace, svg: str, report: dict) -> None:
+    if a.output:
+        Path(a.output).write_text(svg)
+    elif not a.json:
+        sys.stdout.write(svg + "\n")
+    if a.json:
+        print(json.dumps(report))
+
+
 def _convert(a: argparse.Namespace) -> int:
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
+    if a.server:
+        return _convert_remote(a, data)
     objective = Objective(
         style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget
     )
@@ -56,12 +111,7 @@ def _convert(a: argparse.Namespace) -> int:
         result = engine.vectorize(data, a.method, objective, max_pixels=a.max_pixels, progress=bar)
     finally:
         bar.close()
-    if a.output:
-        Path(a.output).write_text(result.svg)
-    elif not a.json:
-        sys.stdout.write(result.svg + "\n")
-    if a.json:
-        print(json.dumps(result.to_dict()))
+    _emit(a, result.svg, result.to_dict())
     return 0
 
 
@@ -82,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--max-pixels", type=int, default=4_000_000)
     c.add_argument("--json", action="store_true", help="print the report as one JSON object")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--server", help="HOST:PORT of a running service (default: convert in-process)")
+    c.add_argument("--api-key", default=None, help="with --server: the API key, if the service needs one")
+    c.add_argument("--timeout", type=float, default=120.0, help="with --server: the deadline in seconds")
     c.set_defaults(func=_convert)
 
     b = sub.add_parser("bench", help="the quality benchmark (bench/quality.py)", add_help=False)

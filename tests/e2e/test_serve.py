@@ -8,6 +8,7 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from tracewise_client import Client, TracewiseError
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
@@ -116,3 +117,13 @@ def test_service_info(client):
     info = client.service_info()
     assert {m.method for m in info.methods} == {1, 2, 3, 4}
     assert info.max_pixels == 4_000_000 and info.mapping_model_version
+
+
+def test_cli_through_the_server(service, dev_logos, capsys):
+    import json
+
+    from tracewise.cli import main
+
+    assert main(["convert", str(dev_logos[0].png), "--server", service, "--method", "mapping", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "mapping" and report["request_id"] and report["ssim"] > 0.9

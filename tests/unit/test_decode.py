@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from tracewise.decode import decode, prepare
-from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError
 
 from tests.conftest import encode
+from tracewise.decode import decode, prepare
+from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError
 
 
 def _png_header_only(w: int, h: int) -> bytes:

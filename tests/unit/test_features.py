@@ -1,4 +1,5 @@
 import numpy as np
+
 from tracewise.features import FEATURE_NAMES, N_FEATURES, features
 
 

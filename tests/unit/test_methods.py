@@ -5,14 +5,14 @@ No timing asserts here (speed lives in bench/); budgets are small to keep the su
 
 import numpy as np
 import pytest
+
+from tests.conftest import encode
 from tracewise.decode import decode
 from tracewise.engine import vectorize
 from tracewise.errors import InvalidParameter
 from tracewise.methods import regional
 from tracewise.objective import Objective
 from tracewise.quality import Reference
-
-from tests.conftest import encode
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tracewise.errors import InvalidParameter
 from tracewise.params import DIM, RANGES, SEARCH_BOX, Params, from_vector, to_vector, validate
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
+
 from tracewise.decode import decode, prepare
 from tracewise.params import Params
 from tracewise.quality import Reference, on_white, render, ssim

@@ -2,6 +2,7 @@
 
 import grpc
 import pytest
+
 from tracewise.errors import InvalidParameter, all_error_types
 from tracewise.params import Params
 from tracewise_client import Result

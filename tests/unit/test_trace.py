@@ -1,6 +1,7 @@
 import re
 
 import numpy as np
+
 from tracewise.decode import decode, prepare, raw
 from tracewise.params import Params
 from tracewise.quality import Reference, render

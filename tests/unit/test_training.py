@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from tracewise.features import FEATURE_NAMES
 from tracewise.methods.mapping import MappingModel
 from tracewise.training import mapping as training

@@ -1,0 +1,37 @@
+"""The CLI in-process (no server): JSON report, files, exit codes."""
+
+import json
+
+from tracewise.cli import main
+
+
+def test_convert_json_and_file(tmp_path, capsys, dev_logos):
+    out = tmp_path / "out.svg"
+    assert main(["convert", str(dev_logos[0].png), "-o", str(out), "--method", "mapping", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("method", "params", "ssim", "svg_bytes", "paths", "seconds", "evaluations"):
+        assert key in report
+    assert report["method"] == "mapping" and out.read_text().startswith("<svg")
+    assert report["svg_bytes"] == len(out.read_bytes())
+
+
+def test_default_method_and_stdout(capsys, dev_logos):
+    assert main(["convert", str(dev_logos[1].png), "--method", "default"]) == 0
+    assert "VTracer" in capsys.readouterr().out
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    assert main(["convert", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tracewise: ") and err.count("\n") == 1
+
+
+def test_bad_option_exits_2(capsys, dev_logos):
+    assert main(["convert", str(dev_logos[0].png), "--target-ssim", "3"]) == 2
+    assert "target_ssim" in capsys.readouterr().err
+
+
+def test_missing_file_exits_1(capsys):
+    assert main(["convert", "/nonexistent/x.png"]) == 1
