@@ -20,6 +20,9 @@ node_modules/.bin/buf: package.json
 lint: install node_modules/.bin/buf
 	node_modules/.bin/buf lint
 	node_modules/.bin/buf format --diff --exit-code
+	@# breaking-change check against main (a no-op on main itself)
+	if git rev-parse -q --verify refs/heads/main >/dev/null; then \
+		node_modules/.bin/buf breaking --against '.git#branch=main'; fi
 	$(PY) -m ruff check server tests bench deployments clients scripts
 	$(PY) -m ruff format --check server tests bench deployments clients scripts
 

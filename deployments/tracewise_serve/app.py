@@ -11,6 +11,7 @@ every error to a gRPC status in ``status.py``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import os
@@ -27,10 +28,12 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from tracewise import engine
+from tracewise.cache import LRUCache, cache_key
 from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
 from tracewise.errors import InvalidImage, TracewiseError
 from tracewise.methods import DEFAULT_BUDGET_S
 from tracewise.objective import Objective
+from tracewise.store import ResultsStore
 from tracewise_client.v1 import vectorize_pb2 as pb
 
 from . import convert
@@ -43,6 +46,7 @@ TIMEOUT_KEY = "x-tracewise-timeout"
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 # Time kept back from the client's deadline for the trip back (at least this, or 10%).
 DEADLINE_MARGIN_S = 0.15
+SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long
 CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
 
@@ -133,6 +137,10 @@ class Ingress:
         self.workers = workers
         self.max_pixels = max_pixels
         self.keys = _api_keys()
+        self.cache: LRUCache[bytes] = LRUCache()
+        self.saturated_until: dict[str, float] = {}
+        db = os.environ.get("TRACEWISE_RESULTS_DB")
+        self.store = ResultsStore(db) if db else None
 
     # --- helpers -----------------------------------------------------------------------
     def _authorise(self, md: dict[str, str]) -> None:
@@ -160,6 +168,7 @@ class Ingress:
         return budget
 
     def _prepare(self, request: Any, md: dict[str, str]) -> tuple[Picture, Objective, str]:
+        """Authorise, validate and decode; returns the picture, objective and requested method."""
         self._authorise(md)
         if not request.image:
             raise InvalidImage("empty request: no image bytes")
@@ -167,10 +176,56 @@ class Ingress:
             from tracewise.errors import ImageTooLarge
 
             raise ImageTooLarge(f"image is {len(request.image)} bytes; the limit is {MAX_REQUEST_BYTES}")
-        method = engine.resolve(convert.method_from_pb(request.options.method))
+        requested = convert.method_from_pb(request.options.method)
         objective = convert.objective_from_pb(request.options)
         picture = decode(request.image, self.max_pixels)
-        return picture, objective, method
+        return picture, objective, requested
+
+    def _load(self) -> dict[str, float]:
+        """Load per method as the router sees it: 1.0 within a few seconds of backpressure."""
+        now = time.monotonic()
+        return {m: 1.0 for m, until in self.saturated_until.items() if until > now}
+
+    async def _decide(self, picture: Picture, objective: Objective, requested: str) -> tuple[str, Any]:
+        if requested != "auto":
+            return requested, None
+        decision = await asyncio.to_thread(engine.route, picture, objective, self._load())
+        return decision.method, decision
+
+    @staticmethod
+    def _trailer(ctx: Any, rid: str) -> None:
+        if ctx is not None:
+            ctx.set_trailing_metadata([("request_id", rid)])
+
+    def _record(
+        self, rid: str, image: bytes, picture: Picture, objective: Objective, out: dict, decision: Any
+    ) -> None:
+        """Append the served result to the results store (the router retrains from it)."""
+        from tracewise.features import features
+
+        assert self.store is not None
+        self.store.append(
+            {
+                "request_id": rid,
+                "image_sha256": hashlib.sha256(image).hexdigest(),
+                "features": features(picture.rgba).tolist(),
+                "options": {
+                    "style": objective.style,
+                    "max_svg_bytes": objective.max_svg_bytes,
+                    "target_ssim": objective.target_ssim,
+                    "budget_s": objective.budget_s,
+                },
+                "decision": decision.method if decision else None,
+                "confidence": decision.confidence if decision else None,
+                "logo_type": decision.logo_type if decision else None,
+                "method_used": out["method"],
+                "params": out.get("params"),
+                "ssim": out["ssim"],
+                "svg_bytes": out["svg_bytes"],
+                "seconds": out["seconds"],
+                "fallback": out.get("fallbacks", []),
+            }
+        )
 
     def _fail(self, ctx: Any, exc: BaseException, rid: str) -> None:
         code, message = to_status(exc, rid)
@@ -188,6 +243,7 @@ class Ingress:
             response.cancel()
             raise
         except BackPressureError as exc:
+            self.saturated_until[method] = time.monotonic() + SATURATION_MEMORY_S
             raise Overloaded(f"{method} is saturated") from exc
         if "error" in out:
             raise _EngineError(out["error"], out["message"])
@@ -225,13 +281,25 @@ class Ingress:
         t0 = time.monotonic()
         md = _metadata(grpc_context)
         try:
-            picture, objective, method = self._prepare(request, md)
+            picture, objective, requested = self._prepare(request, md)
+            key = cache_key(request.image, options=request.options.SerializeToString(deterministic=True))
+            hit = self.cache.get(key)
+            if hit is not None:
+                response = pb.VectorizeResponse.FromString(hit)
+                response.report.cached = True
+                response.report.request_id = rid
+                self._trailer(grpc_context, rid)
+                return response
+            method, decision = await self._decide(picture, objective, requested)
             budget = self._budget(objective, method, md, t0)
             out = await self._with_fallbacks(method, picture, objective, budget, t0 + budget)
-            if grpc_context is not None:
-                grpc_context.set_trailing_metadata([("request_id", rid)])
-            requested = convert.method_from_pb(request.options.method)
-            return convert.response_to_pb(out, requested, rid)
+            _annotate(out, decision)
+            response = convert.response_to_pb(out, requested, rid)
+            self.cache.put(key, response.SerializeToString())
+            self._trailer(grpc_context, rid)
+            if self.store is not None:
+                await asyncio.to_thread(self._record, rid, request.image, picture, objective, out, decision)
+            return response
         except _EngineError as exc:
             self._fail(grpc_context, exc.as_tracewise(), rid)
         except BaseException as exc:  # noqa: BLE001 - every error becomes a status here
@@ -247,7 +315,8 @@ class Ingress:
         t0 = time.monotonic()
         md = _metadata(grpc_context)
         try:
-            picture, objective, method = self._prepare(request, md)
+            picture, objective, requested = self._prepare(request, md)
+            method, decision = await self._decide(picture, objective, requested)
             budget = self._budget(objective, method, md, t0)
             gen = (
                 self.workers[method]
@@ -265,9 +334,8 @@ class Ingress:
                 if "error" in out:
                     raise _EngineError(out["error"], out["message"]).as_tracewise()
                 out["fallbacks"] = []
-                requested = convert.method_from_pb(request.options.method)
-                if grpc_context is not None:
-                    grpc_context.set_trailing_metadata([("request_id", rid)])
+                _annotate(out, decision)
+                self._trailer(grpc_context, rid)
                 yield pb.VectorizeStreamResponse(result=convert.response_to_pb(out, requested, rid))
         except BackPressureError as exc:
             self._fail(grpc_context, Overloaded(f"{method} is saturated"), rid)
@@ -281,12 +349,13 @@ class Ingress:
         rid = uuid.uuid4().hex[:16]
         t0 = time.perf_counter()
         try:
-            _, _, method = self._prepare(request, _metadata(grpc_context))
+            picture, objective, _ = self._prepare(request, _metadata(grpc_context))
+            decision = await asyncio.to_thread(engine.route, picture, objective, self._load())
             return pb.RouteResponse(
-                method=convert.METHOD_TO_PB[method],
-                confidence=1.0,
-                logo_type="",
-                model_version="fixed:mapping",
+                method=convert.METHOD_TO_PB[decision.method],
+                confidence=decision.confidence,
+                logo_type=decision.logo_type,
+                model_version=decision.model_version,
                 seconds=time.perf_counter() - t0,
             )
         except BaseException as exc:  # noqa: BLE001
@@ -297,6 +366,7 @@ class Ingress:
 
     async def GetServiceInfo(self, request: pb.GetServiceInfoRequest, grpc_context: Any = None):
         from tracewise.methods.mapping import default_model
+        from tracewise.router import default_router
 
         return pb.GetServiceInfoResponse(
             version=VERSION,
@@ -307,7 +377,7 @@ class Ingress:
             max_pixels=self.max_pixels,
             max_request_bytes=MAX_REQUEST_BYTES,
             mapping_model_version=default_model().version,
-            router_model_version="",
+            router_model_version=default_router().model.version,
         )
 
     # --- grpc.health.v1 ---------------------------------------------------------------
@@ -330,6 +400,14 @@ class Ingress:
         yield health_pb2.HealthCheckResponse(
             status=status if status is not None else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
         )
+
+
+def _annotate(out: dict, decision: Any) -> None:
+    """Copy the router's decision into the result that becomes the report."""
+    if decision is not None:
+        out["confidence"] = decision.confidence
+        out["logo_type"] = decision.logo_type
+        out["degraded"] = decision.degraded
 
 
 class _EngineError(Exception):

@@ -93,4 +93,6 @@ def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> p
         report.alpha_ssim = result["alpha_ssim"]
     if result.get("confidence") is not None:
         report.confidence = result["confidence"]
+    report.logo_type = result.get("logo_type") or ""
+    report.degraded = bool(result.get("degraded", False))
     return pb.VectorizeResponse(svg=result["svg"], report=report)

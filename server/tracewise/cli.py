@@ -4,6 +4,8 @@
                      [--style spline|polygon|pixel] [--budget S] [--max-bytes N]
                      [--target-ssim X] [--json]
                      [--server HOST:PORT]   (through a running service, with the SDK)
+    tracewise route IN [--budget S] [--json]
+    tracewise router retrain --db results.db
     tracewise serve [--address RAY] [--port 9000]
     tracewise bench ...   (same as python bench/quality.py)
 
@@ -99,6 +101,44 @@ def _emit(a: argparse.Namespace, svg: str, report: dict) -> None:
         print(json.dumps(report))
 
 
+def _retrain(a: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from .training.router import retrain
+
+    out = a.out or Path(str(resources.files("tracewise") / "models"))
+    retrain(a.db, a.table, out)
+    return 0
+
+
+def _route(a: argparse.Namespace) -> int:
+    from .decode import decode
+
+    data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
+    t = time.perf_counter()
+    picture = decode(data, a.max_pixels)
+    decision = engine.route(picture, Objective(style=a.style, budget_s=a.budget))
+    report = {
+        "method": decision.method,
+        "logo_type": decision.logo_type,
+        "confidence": round(decision.confidence, 4),
+        "probabilities": decision.probabilities,
+        "degraded": decision.degraded,
+        "reasons": decision.reasons,
+        "model_version": decision.model_version,
+        "decision_ms": round(decision.seconds * 1000, 3),
+        "total_ms": round((time.perf_counter() - t) * 1000, 3),
+    }
+    if a.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f"{report['method']} (confidence {report['confidence']:.2f}, logo type {report['logo_type']}, "
+            f"{report['decision_ms']:.1f} ms)"
+        )
+    return 0
+
+
 def _convert(a: argparse.Namespace) -> int:
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
     if a.server:
@@ -136,6 +176,22 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--api-key", default=None, help="with --server: the API key, if the service needs one")
     c.add_argument("--timeout", type=float, default=120.0, help="with --server: the deadline in seconds")
     c.set_defaults(func=_convert)
+
+    r = sub.add_parser("route", help="which method auto would use for an image")
+    r.add_argument("input")
+    r.add_argument("--budget", type=float, default=None, help="seconds (default: 5, as auto assumes)")
+    r.add_argument("--style", default="spline", choices=STYLES)
+    r.add_argument("--max-pixels", type=int, default=4_000_000)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_route)
+
+    rt = sub.add_parser("router", help="router model maintenance")
+    rsub = rt.add_subparsers(dest="router_command", required=True)
+    re_ = rsub.add_parser("retrain", help="retrain from the results store; keeps the better model")
+    re_.add_argument("--db", type=Path, required=True)
+    re_.add_argument("--table", type=Path, default=Path("data/router_table.csv"))
+    re_.add_argument("--out", type=Path, default=None, help="model folder (default: the package's)")
+    re_.set_defaults(func=_retrain)
 
     b = sub.add_parser("bench", help="the quality benchmark (bench/quality.py)", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)

@@ -13,6 +13,7 @@ from .errors import InvalidParameter
 from .methods import DEFAULT_BUDGET_S, METHODS, Result, mapping, regional, search
 from .methods import default as default_method
 from .objective import Job, Objective
+from .router import Decision
 
 CHOICES = (*METHODS, "auto")
 
@@ -30,9 +31,15 @@ def check_method(method: str) -> str:
     return method
 
 
-def resolve(method: str) -> str:
-    """``auto`` picks a method; until the router exists it means ``mapping``."""
-    return "mapping" if check_method(method) == "auto" else method
+AUTO_BUDGET_S = 5.0  # what ``auto`` assumes when the request gives no budget
+
+
+def route(picture: Picture, objective: Objective, load: dict[str, float] | None = None) -> Decision:
+    """The router's decision for ``auto`` (raises ``Unavailable`` if its models are missing)."""
+    from .router import default_router
+
+    budget = objective.budget_s if objective.budget_s is not None else AUTO_BUDGET_S
+    return default_router().decide(picture.rgba, budget, load)
 
 
 def vectorize(
@@ -44,8 +51,17 @@ def vectorize(
     cancel: threading.Event | None = None,
 ) -> Result:
     objective = objective or Objective()
-    name = resolve(method)
+    check_method(method)
     picture = image if isinstance(image, Picture) else decode(image, max_pixels)
-    budget = objective.budget_s if objective.budget_s is not None else DEFAULT_BUDGET_S[name]
+    decision = None
+    if method == "auto":
+        decision = route(picture, objective)
+        name = decision.method
+    else:
+        name = method
+    default_budget = AUTO_BUDGET_S if decision is not None else DEFAULT_BUDGET_S[name]
+    budget = objective.budget_s if objective.budget_s is not None else default_budget
     job = Job(picture, objective, budget, progress, cancel)
-    return _RUN[name](job)
+    result = _RUN[name](job)
+    result.decision = decision
+    return result

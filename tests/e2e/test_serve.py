@@ -22,23 +22,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+KEY = "test-key-two"
+
+
 @pytest.fixture(scope="module")
-def service():
+def store_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("store") / "results.db"
+
+
+@pytest.fixture(scope="module")
+def service(store_path):
+    import os
+
     from tracewise_serve import local
 
     port = _free_port()
-    addresses = local.start(local.load_config(), grpc_port=port, num_cpus=2, dashboard=False)
+    saved = dict(os.environ)
+    # Replicas inherit the environment of the embedded Ray.
+    os.environ["TRACEWISE_API_KEYS"] = f"test-key-one,{KEY}"
+    os.environ["TRACEWISE_RESULTS_DB"] = str(store_path)
     try:
-        with Client(addresses["grpc"], timeout=60) as c:
+        addresses = local.start(local.load_config(), grpc_port=port, num_cpus=2, dashboard=False)
+        with Client(addresses["grpc"], api_key=KEY, timeout=60) as c:
             c.wait_ready(60)
         yield addresses["grpc"]
     finally:
         local.stop()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture
 def client(service):
-    with Client(service, timeout=60) as c:
+    with Client(service, api_key=KEY, timeout=60) as c:
         yield c
 
 
@@ -61,11 +77,42 @@ def test_vectorize_shared_logo(client, wordmark_png):
     assert len(r.request_id) == 16 and not r.fallbacks
 
 
-def test_auto_and_default(client, wordmark_png):
-    auto = client.vectorize(wordmark_png)
+def test_auto_is_routed_and_beats_default(client, wordmark_png):
+    auto = client.vectorize(wordmark_png, budget_seconds=2.0)
     base = client.vectorize(wordmark_png, method="default")
-    assert auto.method_requested == "auto" and auto.method_used == "mapping"
+    assert auto.method_requested == "auto" and auto.method_used in ("mapping", "search")
+    assert auto.logo_type in ("simple", "text", "gradient", "complex") and 0 < auto.confidence <= 1
     assert auto.ssim > base.ssim
+
+
+def test_repeated_request_is_cached(client, dev_logos):
+    data = dev_logos[3].png.read_bytes()
+    first = client.vectorize(data, method="mapping")
+    again = client.vectorize(data, method="mapping")
+    assert not first.cached and again.cached
+    assert again.svg == first.svg and again.request_id != first.request_id
+
+
+def test_route_rpc(client, wordmark_png):
+    d = client.route(wordmark_png, budget_seconds=0.2)
+    assert d["method"] == "mapping" and d["model_version"] and d["logo_type"]
+
+
+def test_api_key_required_but_health_open(service, wordmark_png):
+    for key in (None, "wrong"):
+        with Client(service, api_key=key, timeout=30) as c:
+            with pytest.raises(TracewiseError) as info:
+                c.vectorize(wordmark_png, method="default")
+            assert info.value.code == "UNAUTHENTICATED"
+            assert c.health() == "SERVING"
+
+
+def test_results_are_stored(client, store_path, dev_logos):
+    from tracewise.store import ResultsStore
+
+    client.vectorize(dev_logos[7].png.read_bytes(), method="mapping")
+    rows = ResultsStore(store_path).rows()
+    assert rows and rows[-1]["method_used"] == "mapping" and len(rows[-1]["features"]) > 5
 
 
 @pytest.mark.parametrize(
@@ -80,15 +127,15 @@ def test_bad_images_are_invalid_argument(client, image, match):
     assert info.value.request_id
 
 
-def test_absurd_options_are_invalid_argument(client, wordmark_png):
+def test_absurd_options_are_invalid_argument(client, service, wordmark_png):
     with pytest.raises(TracewiseError) as info:
         client.vectorize(wordmark_png, target_ssim=2.0)
     assert info.value.code == "INVALID_ARGUMENT" and "target_ssim" in info.value.message
-    with grpc.insecure_channel(client.channel._channel.target().decode()) as ch:  # noqa: SLF001
+    with grpc.insecure_channel(service) as ch:
         stub = pb_grpc.VectorizeServiceStub(ch)
         req = pb.VectorizeRequest(image=wordmark_png, options=pb.Options(method=99))
         with pytest.raises(grpc.RpcError) as err:
-            stub.Vectorize(req, timeout=30)
+            stub.Vectorize(req, timeout=30, metadata=[("authorization", f"Bearer {KEY}")])
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "method" in err.value.details()
 
 
@@ -124,6 +171,17 @@ def test_cli_through_the_server(service, dev_logos, capsys):
 
     from tracewise.cli import main
 
-    assert main(["convert", str(dev_logos[0].png), "--server", service, "--method", "mapping", "--json"]) == 0
+    args = [
+        "convert",
+        str(dev_logos[0].png),
+        "--server",
+        service,
+        "--api-key",
+        KEY,
+        "--method",
+        "mapping",
+        "--json",
+    ]
+    assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["method"] == "mapping" and report["request_id"] and report["ssim"] > 0.9

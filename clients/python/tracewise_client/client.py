@@ -73,6 +73,9 @@ class Result:
     cut_short: bool
     request_id: str
     confidence: float | None = None
+    logo_type: str = ""
+    degraded: bool = False
+    cached: bool = False
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     regions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -95,6 +98,9 @@ class Result:
             cut_short=r.cut_short,
             request_id=r.request_id,
             confidence=r.confidence if r.HasField("confidence") else None,
+            logo_type=r.logo_type,
+            degraded=r.degraded,
+            cached=r.cached,
             fallbacks=[
                 {"from": METHOD_NAMES.get(f.from_method, "?"), "reason": f.reason} for f in r.fallbacks
             ],
@@ -170,8 +176,10 @@ def _credentials(secure: bool, root_certificates: bytes | None) -> grpc.ChannelC
     return grpc.ssl_channel_credentials(root_certificates) if secure else None
 
 
-class Client:
-    """Blocking client. ``with Client("localhost:9000") as c: c.vectorize(png_bytes)``."""
+class _Channel:
+    """What both clients share: the channel (TLS or not, retry policy), stub, key and timeout."""
+
+    _grpc: Any = grpc
 
     def __init__(
         self,
@@ -183,12 +191,15 @@ class Client:
     ) -> None:
         creds = _credentials(secure, root_certificates)
         opts = _channel_options()
-        self.channel = (
-            grpc.secure_channel(target, creds, opts) if creds else grpc.insecure_channel(target, opts)
-        )
+        g = self._grpc
+        self.channel = g.secure_channel(target, creds, opts) if creds else g.insecure_channel(target, opts)
         self.stub = pb_grpc.VectorizeServiceStub(self.channel)
         self.api_key = api_key
         self.timeout = timeout
+
+
+class Client(_Channel):
+    """Blocking client. ``with Client("localhost:9000") as c: c.vectorize(png_bytes)``."""
 
     def __enter__(self) -> Client:
         return self
@@ -276,25 +287,10 @@ class Client:
             time.sleep(0.5)
 
 
-class AsyncClient:
+class AsyncClient(_Channel):
     """asyncio client with the same calls: ``await c.vectorize(png_bytes)``."""
 
-    def __init__(
-        self,
-        target: str,
-        api_key: str | None = None,
-        secure: bool = False,
-        root_certificates: bytes | None = None,
-        timeout: float | None = 60.0,
-    ) -> None:
-        creds = _credentials(secure, root_certificates)
-        opts = _channel_options()
-        self.channel = (
-            grpc.aio.secure_channel(target, creds, opts) if creds else grpc.aio.insecure_channel(target, opts)
-        )
-        self.stub = pb_grpc.VectorizeServiceStub(self.channel)
-        self.api_key = api_key
-        self.timeout = timeout
+    _grpc = grpc.aio
 
     async def __aenter__(self) -> AsyncClient:
         return self

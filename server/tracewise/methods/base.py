@@ -28,11 +28,23 @@ class Result:
     cut_short: bool = False  # the deadline stopped the method before it finished
     source: str = ""  # which candidate won (for the benchmark and the router's logs)
     notes: list[str] = field(default_factory=list)
+    decision: Any = None  # the router's Decision when the request asked for auto
 
     def to_dict(self) -> dict[str, Any]:
         q = self.quality
+        d = self.decision
         return {
             "method": self.method,
+            "decision": None
+            if d is None
+            else {
+                "method": d.method,
+                "confidence": round(d.confidence, 4),
+                "logo_type": d.logo_type,
+                "degraded": d.degraded,
+                "reasons": d.reasons,
+                "model_version": d.model_version,
+            },
             "params": self.params,
             "regions": self.regions,
             "ssim": round(q.ssim, 6),

@@ -106,4 +106,4 @@ def run(
     state.offer(size_reference(job))
     optimise(state, starting_points(job, model=model), job.deadline - MARGIN_S, seed)
     assert state.best is not None
-    return finish("search", job, state.best, evaluator.count + 1, cut_short=False)
+    return finish("search", job, state.best, evaluator.count + 1, cut_short=job.cancel.is_set())

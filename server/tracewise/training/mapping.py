@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 
 from ..features import FEATURE_NAMES
+from .export import write_model
 from .table import table_hash
 
 K = 12
@@ -75,23 +75,18 @@ def export(fitted: Fitted, table: dict[str, np.ndarray], out_dir: Path, extra: d
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     x = table["features"][:1].astype(np.float32)
     final = [("variable", FloatTensorType([None, len(fitted.codebook)]))]
     onx = to_onnx(fitted.model, x, target_opset=17, final_types=final)
-    path = out_dir / "mapping.onnx"
-    path.write_bytes(onx.SerializeToString())
     pool = json.loads(str(table["pool"]))
     meta = {
-        "version": time.strftime("%Y%m%d%H%M%S"),
         "feature_names": list(FEATURE_NAMES),
         "codebook": [pool[j] for j in fitted.codebook],
         "classes": list(range(len(fitted.codebook))),
         "output": "relative_utility",
         **(extra or {}),
     }
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
-    return path
+    return write_model(out_dir, "mapping", onx, meta)
 
 
 def cross_validate(table: dict[str, np.ndarray]) -> dict[str, float]:

@@ -1,0 +1,79 @@
+"""Engine micro-benchmark, in one run: features, SSIM (ours vs scikit-image), one evaluation.
+
+    python bench/engine_speed.py [--repeat 3]
+
+Over every dev logo (256 px): feature extraction p50/p95; colour SSIM with our integral
+implementation against ``skimage.metrics.structural_similarity`` on the same pairs (ratio,
+and the largest difference); the parts of one evaluation (trace, render, measure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from tracewise.dataset import logos
+from tracewise.decode import prepare
+from tracewise.features import features
+from tracewise.params import Params
+from tracewise.quality import Reference, on_white, render, ssim
+from tracewise.trace import trace
+
+
+def timed(fn, *args) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args(argv)
+    t_feat, t_ours, t_sk, t_trace, t_render, t_measure, diffs = [], [], [], [], [], [], []
+    for _ in range(a.repeat):
+        for logo in logos():
+            pic = logo.picture()
+            t_feat.append(timed(features, pic.rgba)[0])
+            prep = prepare(pic)
+            dt, svg = timed(trace, prep, Params())
+            t_trace.append(dt)
+            dt, out = timed(render, svg, pic.width, pic.height)
+            t_render.append(dt)
+            x, y = on_white(pic.rgba), on_white(out)
+            dt, ours = timed(ssim, x, y)
+            t_ours.append(dt)
+            dt, ref = timed(lambda: structural_similarity(x, y, channel_axis=-1, data_range=255))
+            t_sk.append(dt)
+            diffs.append(abs(ours - ref))
+            reference = Reference(pic.rgba)
+            t_measure.append(timed(reference.measure, svg)[0])
+
+    def ms(xs: list[float], q: float) -> float:
+        return float(np.percentile(xs, q) * 1000)
+
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus; {len(t_feat)} samples")
+    print("| step | p50 ms | p95 ms |")
+    print("|---|---|---|")
+    for name, xs in [
+        ("features", t_feat),
+        ("trace (VTracer, pre-processed)", t_trace),
+        ("render (resvg)", t_render),
+        ("colour SSIM, ours", t_ours),
+        ("colour SSIM, scikit-image", t_sk),
+        ("measure (render + colour + alpha SSIM)", t_measure),
+    ]:
+        print(f"| {name} | {ms(xs, 50):.2f} | {ms(xs, 95):.2f} |")
+    print(f"SSIM ours / scikit-image time (p50): {np.median(t_ours) / np.median(t_sk):.2f}x; "
+          f"largest |difference| {max(diffs):.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

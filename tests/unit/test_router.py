@@ -1,0 +1,61 @@
+"""The router: real labels (data/router_table.csv), ONNX parity, decision rules, logo types."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracewise.router import MIN_BUDGET_S, Router, default_router
+from tracewise.training import router as training
+
+TABLE = Path(__file__).resolve().parents[2] / "data" / "router_table.csv"
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return training.labelled(training.load_table(TABLE))
+
+
+def test_labels_are_cheapest_within_tolerance(examples):
+    assert len(examples) >= 100
+    for e in examples:
+        best = max(e["ssim"].values())
+        assert e["ssim"][e["label"]] >= best - training.TOLERANCE
+        cheaper = [m for m in ("mapping", "search", "regional") if m in e["ssim"]]
+        for m in cheaper[: cheaper.index(e["label"])]:
+            assert e["ssim"][m] < best - training.TOLERANCE
+
+
+def test_onnx_matches_sklearn(examples, tmp_path):
+    x, y, _ = training.design(examples)
+    model = training.fit(x, y)
+    path = training.export(model, tmp_path, {"table_sha256": "test"})
+    router = Router(path)
+    ref = model.predict_proba(x)
+    for row, expected in zip(x[:40], ref[:40]):
+        assert np.allclose(router.model.proba(row), expected, atol=1e-5)
+    assert router.model.labels == [str(c) for c in model.classes_]
+
+
+def test_budget_decides_what_is_eligible(dev_logos):
+    r = default_router()
+    rgba = dev_logos[0].picture().rgba
+    assert r.decide(rgba, 0.2).method == "mapping"
+    d = r.decide(rgba, 60.0)
+    assert set(d.probabilities) == {"mapping", "search", "regional"}
+    assert abs(sum(d.probabilities.values()) - 1) < 1e-6
+    assert set(r.decide(rgba, MIN_BUDGET_S["search"]).probabilities) == {"mapping", "search"}
+
+
+def test_saturated_method_degrades_and_says_so(dev_logos):
+    r = default_router()
+    rgba = dev_logos[5].picture().rgba
+    d = r.decide(rgba, 60.0, load={"regional": 1.0, "search": 1.0})
+    assert d.method == "mapping" and d.degraded and any("saturated" in x for x in d.reasons)
+    assert not r.decide(rgba, 60.0).degraded
+
+
+def test_logo_type_is_reported(dev_logos):
+    r = default_router()
+    kinds = {r.decide(lg.picture().rgba, 5.0).logo_type for lg in dev_logos[::4]}
+    assert kinds <= {"simple", "text", "gradient", "complex"} and len(kinds) >= 3

@@ -1,0 +1,35 @@
+"""deployments/serve_config.yaml is a valid Ray Serve config and matches the app's deployments."""
+
+from pathlib import Path
+
+import yaml
+from ray.serve.schema import ServeDeploySchema
+
+from tracewise_serve.app import METHOD_NAMES
+
+CONFIG = Path(__file__).resolve().parents[2] / "deployments" / "serve_config.yaml"
+
+
+def test_config_parses_with_rays_schema():
+    cfg = yaml.safe_load(CONFIG.read_text())
+    schema = (
+        ServeDeploySchema.model_validate(cfg)
+        if hasattr(ServeDeploySchema, "model_validate")
+        else ServeDeploySchema.parse_obj(cfg)
+    )
+    assert len(schema.applications) == 1  # one app: probes cannot send application metadata
+
+
+def test_every_deployment_is_configured_and_fits_two_cores():
+    cfg = yaml.safe_load(CONFIG.read_text())
+    app = cfg["applications"][0]
+    names = {d["name"] for d in app["deployments"]}
+    assert names == {"Ingress", *(f"method-{m}" for m in METHOD_NAMES)}
+    total = 0.0
+    for d in app["deployments"]:
+        replicas = d.get("autoscaling_config", {}).get("max_replicas", d.get("num_replicas", 1))
+        total += replicas * d["ray_actor_options"]["num_cpus"]
+        assert "max_queued_requests" in d and "max_ongoing_requests" in d
+    assert total <= 2.0 + 1e-9
+    servicers = cfg["grpc_options"]["grpc_servicer_functions"]
+    assert any("add_HealthServicer_to_server" in s for s in servicers)
