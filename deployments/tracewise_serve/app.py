@@ -154,8 +154,10 @@ class Ingress:
         if not ok:
             raise Unauthenticated()
 
-    def _budget(self, objective: Objective, method: str, md: dict[str, str], t0: float) -> float:
-        budget = objective.budget_s if objective.budget_s is not None else DEFAULT_BUDGET_S.get(method, 5.0)
+    def _budget(
+        self, objective: Objective, method: str, md: dict[str, str], t0: float, routed: bool
+    ) -> float:
+        budget = engine.method_budget(method, objective.budget_s, routed)
         if TIMEOUT_KEY in md:
             try:
                 timeout = float(md[TIMEOUT_KEY])
@@ -291,11 +293,14 @@ class Ingress:
                 self._trailer(grpc_context, rid)
                 return response
             method, decision = await self._decide(picture, objective, requested)
-            budget = self._budget(objective, method, md, t0)
+            budget = self._budget(objective, method, md, t0, decision is not None)
             out = await self._with_fallbacks(method, picture, objective, budget, t0 + budget)
             _annotate(out, decision)
             response = convert.response_to_pb(out, requested, rid)
-            self.cache.put(key, response.SerializeToString())
+            full = engine.method_budget(method, objective.budget_s, decision is not None)
+            if budget >= full and not out["fallbacks"] and not out["cut_short"]:
+                # Only what the options alone produce: not a result cut short by this caller's deadline.
+                self.cache.put(key, response.SerializeToString())
             self._trailer(grpc_context, rid)
             if self.store is not None:
                 await asyncio.to_thread(self._record, rid, request.image, picture, objective, out, decision)
@@ -317,7 +322,7 @@ class Ingress:
         try:
             picture, objective, requested = self._prepare(request, md)
             method, decision = await self._decide(picture, objective, requested)
-            budget = self._budget(objective, method, md, t0)
+            budget = self._budget(objective, method, md, t0, decision is not None)
             gen = (
                 self.workers[method]
                 .options(stream=True)

@@ -34,6 +34,16 @@ def check_method(method: str) -> str:
 AUTO_BUDGET_S = 5.0  # what ``auto`` assumes when the request gives no budget
 
 
+def method_budget(method: str, requested: float | None, routed: bool) -> float:
+    """Seconds a method gets. A routed request's budget is an upper bound: the router chose the
+    method for what it reaches at its own default budget (how the labels were measured), so a
+    30 s request routed to ``search`` runs search for its 5 s and saves the rest."""
+    default = DEFAULT_BUDGET_S[method]
+    if requested is None:
+        return default
+    return min(requested, default) if routed else requested
+
+
 def route(picture: Picture, objective: Objective, load: dict[str, float] | None = None) -> Decision:
     """The router's decision for ``auto`` (raises ``Unavailable`` if its models are missing)."""
     from .router import default_router
@@ -59,8 +69,7 @@ def vectorize(
         name = decision.method
     else:
         name = method
-    default_budget = AUTO_BUDGET_S if decision is not None else DEFAULT_BUDGET_S[name]
-    budget = objective.budget_s if objective.budget_s is not None else default_budget
+    budget = method_budget(name, objective.budget_s, routed=decision is not None)
     job = Job(picture, objective, budget, progress, cancel)
     result = _RUN[name](job)
     result.decision = decision

@@ -49,10 +49,18 @@ def test_budget_decides_what_is_eligible(dev_logos):
 
 def test_saturated_method_degrades_and_says_so(dev_logos):
     r = default_router()
-    rgba = dev_logos[5].picture().rgba
-    d = r.decide(rgba, 60.0, load={"regional": 1.0, "search": 1.0})
-    assert d.method == "mapping" and d.degraded and any("saturated" in x for x in d.reasons)
-    assert not r.decide(rgba, 60.0).degraded
+    order = ("mapping", "search", "regional")
+    rgba, d0 = next(
+        (rgba, d)
+        for rgba in (lg.picture().rgba for lg in dev_logos)
+        if (d := r.decide(rgba, 60.0)).method != "mapping"
+    )
+    assert not d0.degraded
+    d = r.decide(rgba, 60.0, load={d0.method: 1.0})
+    assert d.degraded and order.index(d.method) < order.index(d0.method)
+    assert any("saturated" in x for x in d.reasons)
+    everything_busy = r.decide(rgba, 60.0, load={m: 1.0 for m in order})
+    assert everything_busy.method == "mapping"  # the cheapest always answers
 
 
 def test_logo_type_is_reported(dev_logos):
