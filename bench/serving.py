@@ -7,7 +7,8 @@ loopback port, then measures on the shared logos:
 1. in-process ``engine.vectorize(method="mapping")``, sequential: p50 / p99;
 2. the same through the SDK at concurrency 1: p50 / p99, and the overhead against 1;
 3. throughput (requests/s) through gRPC at each concurrency, against in-process sequential.
-Bounded: a fixed number of requests per step, loopback only.
+Bounded: a fixed number of requests per step, loopback only. The service's result cache is
+off for the run (repeated images would otherwise be answered from it).
 """
 
 from __future__ import annotations
@@ -70,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     images = [lg.png.read_bytes() for lg in logos()]
     n = a.requests
 
+    import os
+
     from tracewise_serve import local
 
+    # Measure the method path, not the result cache: every request must do the work.
+    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
     port = _free_port()
     addresses = local.start(local.load_config(), grpc_port=port, dashboard=False)
     try:
