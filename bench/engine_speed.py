@@ -2,7 +2,8 @@
 
     python bench/engine_speed.py [--repeat 3]
 
-Over every dev logo (256 px): feature extraction p50/p95; colour SSIM with our integral
+Over every dev logo (256 px): feature extraction; the router (ONNX alone, and the whole
+decision with features and the logo-type model); colour SSIM with our integral
 implementation against ``skimage.metrics.structural_similarity`` on the same pairs (ratio,
 and the largest difference); the parts of one evaluation (trace, render, measure).
 """
@@ -40,11 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args(argv)
+    from tracewise.router import default_router, request_features
+
+    router = default_router()
     t_feat, t_ours, t_sk, t_trace, t_render, t_measure, diffs = [], [], [], [], [], [], []
+    t_onnx, t_route = [], []
     for _ in range(a.repeat):
         for logo in logos():
             pic = logo.picture()
-            t_feat.append(timed(features, pic.rgba)[0])
+            dt, f = timed(features, pic.rgba)
+            t_feat.append(dt)
+            x = np.concatenate([f, np.asarray(request_features(5.0), np.float32)])
+            t_onnx.append(timed(router.model.proba, x)[0])
+            t_route.append(timed(router.decide, pic.rgba, 5.0)[0])
             prep = prepare(pic)
             dt, svg = timed(trace, prep, Params())
             t_trace.append(dt)
@@ -63,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return float(np.percentile(xs, q) * 1000)
 
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus; {len(t_feat)} samples")
-    print("| step | p50 ms | p95 ms |")
-    print("|---|---|---|")
+    print("| step | p50 ms | p95 ms | p99 ms |")
+    print("|---|---|---|---|")
     for name, xs in [
         ("features", t_feat),
         ("trace (VTracer, pre-processed)", t_trace),
@@ -72,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         ("colour SSIM, ours", t_ours),
         ("colour SSIM, scikit-image", t_sk),
         ("measure (render + colour + alpha SSIM)", t_measure),
+        ("router ONNX inference alone", t_onnx),
+        ("router decision: features + router + logo type", t_route),
     ]:
-        print(f"| {name} | {ms(xs, 50):.2f} | {ms(xs, 95):.2f} |")
+        print(f"| {name} | {ms(xs, 50):.3f} | {ms(xs, 95):.3f} | {ms(xs, 99):.3f} |")
     print(
         f"SSIM ours / scikit-image time (p50): {np.median(t_ours) / np.median(t_sk):.2f}x; "
         f"largest |difference| {max(diffs):.2e}"

@@ -193,15 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     re_.add_argument("--out", type=Path, default=None, help="model folder (default: the package's)")
     re_.set_defaults(func=_retrain)
 
-    b = sub.add_parser("bench", help="the quality benchmark (bench/quality.py)", add_help=False)
-    b.add_argument("rest", nargs=argparse.REMAINDER)
-    b.set_defaults(func=lambda a: _bench(a.rest))
+    sub.add_parser("bench", help="the quality benchmark (as bench/quality.py); --help for options")
 
-    s = sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray)", add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=lambda a: _serve(a.rest))
+    sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray); --help for options")
 
-    a = ap.parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in PASSTHROUGH:  # their own parsers take every option that follows
+        return PASSTHROUGH[args[0]](args[1:])
+    a = ap.parse_args(args)
     try:
         return int(a.func(a))
     except InvalidRequest as exc:
@@ -227,6 +226,8 @@ def _bench(rest: list[str]) -> int:
 
     return bench_main(rest)
 
+
+PASSTHROUGH = {"serve": _serve, "bench": _bench}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -35,3 +35,12 @@ def test_bad_option_exits_2(capsys, dev_logos):
 
 def test_missing_file_exits_1(capsys):
     assert main(["convert", "/nonexistent/x.png"]) == 1
+
+
+def test_serve_and_bench_take_their_own_options(capsys):
+    import pytest
+
+    for command, option in (("serve", "--address"), ("bench", "--regional-budget")):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0 and option in capsys.readouterr().out
