@@ -137,8 +137,3 @@ def prepare(picture: Picture, alpha_threshold: int = ALPHA_THRESHOLD) -> Prepare
     row = np.zeros((1, out.shape[1], 4), np.uint8)
     out = np.concatenate([row, out, row], axis=0)
     return Prepared(rgba=out, width=picture.width, height=picture.height, pad=1)
-
-
-def raw(picture: Picture) -> Prepared:
-    """No pre-processing: what VTracer's own defaults see (the baseline)."""
-    return Prepared(rgba=picture.rgba, width=picture.width, height=picture.height, pad=0)

@@ -2,7 +2,7 @@ import re
 
 import numpy as np
 
-from tracewise.decode import decode, prepare, raw
+from tracewise.decode import decode, prepare
 from tracewise.params import Params
 from tracewise.quality import Reference, render
 from tracewise.trace import compact, path_count, trace, vtracer_svg
@@ -36,11 +36,6 @@ def test_output_holds_only_vtracer_elements(dev_logos):
         tags = set(re.findall(r"<([a-zA-Z]+)", svg))
         assert tags <= {"svg", "path"}, tags
         assert "script" not in svg and "href" not in svg
-
-
-def test_raw_keeps_pixels():
-    pic = decode(__import__("tests.conftest", fromlist=["encode"]).encode(np.zeros((9, 9, 3), np.uint8)))
-    assert raw(pic).pad == 0
 
 
 def test_relative_compaction_is_faithful_across_precisions_and_modes(dev_logos):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..objective import Candidate, Job
@@ -92,7 +92,3 @@ def size_reference(job: Job) -> Candidate:
     return Candidate(
         Params().with_style(job.objective.style), svg, job.reference.measure(svg), "size-reference"
     )
-
-
-def with_precision(p: Params, pp: int) -> Params:
-    return replace(p, path_precision=pp)
