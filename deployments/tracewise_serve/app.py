@@ -210,7 +210,8 @@ class Ingress:
             {
                 "request_id": rid,
                 "image_sha256": hashlib.sha256(image).hexdigest(),
-                "features": features(picture.rgba).tolist(),
+                # routed requests reuse the router's features instead of computing them again
+                "features": decision.features if decision else features(picture.rgba).tolist(),
                 "options": {
                     "style": objective.style,
                     "max_svg_bytes": objective.max_svg_bytes,

@@ -82,6 +82,7 @@ class Decision:
     probabilities: dict[str, float] = field(default_factory=dict)
     degraded: bool = False
     reasons: list[str] = field(default_factory=list)
+    features: list[float] = field(default_factory=list)  # the image features it decided on
 
 
 class Router:
@@ -127,6 +128,7 @@ class Router:
             probabilities={k: round(float(v), 4) for k, v in probs.items()},
             degraded=degraded,
             reasons=reasons,
+            features=[float(v) for v in f],
         )
 
 

@@ -118,6 +118,13 @@ class Progress:
     fraction: float
 
 
+def _event(msg: pb.VectorizeStreamResponse) -> Progress | Result:
+    if msg.HasField("progress"):
+        p = msg.progress
+        return Progress(p.stage, p.best_score, p.fraction)
+    return Result.from_proto(msg.result)
+
+
 def _params(p: pb.Params) -> dict[str, Any]:
     return {f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields}
 
@@ -243,11 +250,7 @@ class Client(_Channel):
         stream = self._call(self.stub.VectorizeStream, request, timeout)
         try:
             for msg in stream:
-                if msg.HasField("progress"):
-                    p = msg.progress
-                    yield Progress(p.stage, p.best_score, p.fraction)
-                else:
-                    yield Result.from_proto(msg.result)
+                yield _event(msg)
         except grpc.RpcError as exc:
             raise _error(exc) from None
 
@@ -322,10 +325,6 @@ class AsyncClient(_Channel):
         )
         try:
             async for msg in call:
-                if msg.HasField("progress"):
-                    p = msg.progress
-                    yield Progress(p.stage, p.best_score, p.fraction)
-                else:
-                    yield Result.from_proto(msg.result)
+                yield _event(msg)
         except grpc.RpcError as exc:
             raise _error(exc) from None
