@@ -8,8 +8,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import numpy as np
+
 from .decode import DEFAULT_MAX_PIXELS, Picture, decode
 from .errors import InvalidParameter
+from .features import features
 from .methods import DEFAULT_BUDGET_S, METHODS, Result, mapping, regional, search
 from .methods import default as default_method
 from .objective import Job, Objective
@@ -44,12 +47,17 @@ def method_budget(method: str, requested: float | None, routed: bool) -> float:
     return min(requested, default) if routed else requested
 
 
-def route(picture: Picture, objective: Objective, load: dict[str, float] | None = None) -> Decision:
+def route(
+    picture: Picture,
+    objective: Objective,
+    load: dict[str, float] | None = None,
+    feats: np.ndarray | None = None,
+) -> Decision:
     """The router's decision for ``auto`` (raises ``Unavailable`` if its models are missing)."""
     from .router import default_router
 
     budget = objective.budget_s if objective.budget_s is not None else AUTO_BUDGET_S
-    return default_router().decide(picture.rgba, budget, load)
+    return default_router().decide(picture.rgba, budget, load, feats)
 
 
 def vectorize(
@@ -64,13 +72,17 @@ def vectorize(
     check_method(method)
     picture = image if isinstance(image, Picture) else decode(image, max_pixels)
     decision = None
+    feats = None
     if method == "auto":
-        decision = route(picture, objective)
+        feats = features(picture.rgba)
+        decision = route(picture, objective, feats=feats)
         name = decision.method
     else:
         name = method
     budget = method_budget(name, objective.budget_s, routed=decision is not None)
     job = Job(picture, objective, budget, progress, cancel)
+    if feats is not None:
+        job.features = feats  # computed once for the router; mapping reuses it
     result = _RUN[name](job)
     result.decision = decision
     return result

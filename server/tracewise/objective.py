@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .decode import Picture, Prepared, prepare
 from .errors import InvalidParameter
 from .params import DEFAULT_STYLE, Params, check_style
@@ -76,6 +78,20 @@ class Job:
         self.reference = Reference(picture.rgba)
         self._cap = objective.max_svg_bytes
         self._size_reference: str | None = None
+        self._features: np.ndarray | None = None
+
+    @property
+    def features(self) -> np.ndarray:
+        """The image's feature vector, computed once per job (mapping and the router share it)."""
+        if self._features is None:
+            from .features import features
+
+            self._features = features(self.picture.rgba)
+        return self._features
+
+    @features.setter
+    def features(self, value: np.ndarray) -> None:
+        self._features = value
 
     @property
     def size_reference(self) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Unavailable
-from ..features import FEATURE_NAMES, features
+from ..features import FEATURE_NAMES
 from ..objective import Candidate, Job
 from ..params import STYLE_TO_MODE, Params
 from ..trace import trace
@@ -78,7 +78,7 @@ def ranked_params(job: Job, model: MappingModel | None = None) -> list[Params]:
     model = model or default_model()
     mode = STYLE_TO_MODE[job.objective.style]
     out: list[Params] = []
-    for p in model.rank(features(job.picture.rgba)):
+    for p in model.rank(job.features):
         p = p.with_style(job.objective.style) if p.mode != mode else p
         if p not in out:
             out.append(p)
