@@ -42,3 +42,28 @@ def two_squares() -> np.ndarray:
     a[8:40, 8:40] = (200, 30, 30, 255)
     a[20:56, 56:90] = (20, 60, 220, 255)
     return a
+
+
+@pytest.fixture(scope="session")
+def tracer_provider():
+    """The tests' global OpenTelemetry SDK provider (a process may set one only once)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "tracewise-tests"}))
+    trace.set_tracer_provider(provider)
+    yield provider
+    provider.shutdown()
+
+
+@pytest.fixture
+def spans(tracer_provider):
+    """Spans finished during one test, in memory."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # later spans are dropped by this exporter

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2
+from opentelemetry import trace
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
@@ -34,9 +36,11 @@ from tracewise.errors import InvalidImage, TracewiseError
 from tracewise.methods import DEFAULT_BUDGET_S
 from tracewise.objective import Objective
 from tracewise.store import ResultsStore
+from tracewise.telemetry import annotate, span
 from tracewise_client.v1 import vectorize_pb2 as pb
 
 from . import convert
+from .metrics import Metrics
 from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
 log = logging.getLogger("tracewise.serve")
@@ -49,6 +53,9 @@ DEADLINE_MARGIN_S = 0.15
 SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long
 CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
+# Fraction of requests that also measure VTracer's defaults (~10 ms at 256 px) so the report and
+# the ssim-gain metric can show the gain; "default" requests are their own baseline.
+GAIN_SAMPLING = float(os.environ.get("TRACEWISE_GAIN_SAMPLING", "1.0"))
 
 
 def _api_keys() -> list[bytes]:
@@ -75,9 +82,14 @@ class MethodWorker:
             default_model()  # load the ONNX model now, not in the first request
 
     def _run(self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None) -> dict:
-        result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
+        measure = self.method != "default" and random.random() < GAIN_SAMPLING
+        result = engine.vectorize(
+            picture, self.method, objective, progress=progress, cancel=cancel, measure_defaults=measure
+        )
         out = result.to_dict()
         out["svg"] = result.svg
+        if self.method == "default":  # VTracer's defaults are the result
+            out["defaults_ssim"], out["defaults_svg_bytes"] = out["ssim"], out["svg_bytes"]
         return out
 
     @staticmethod
@@ -141,6 +153,8 @@ class Ingress:
         self.saturated_until: dict[str, float] = {}
         db = os.environ.get("TRACEWISE_RESULTS_DB")
         self.store = ResultsStore(db) if db else None
+        self.metrics = Metrics()
+        self.inflight = dict.fromkeys(workers, 0)
 
     # --- helpers -----------------------------------------------------------------------
     def _authorise(self, md: dict[str, str]) -> None:
@@ -230,16 +244,24 @@ class Ingress:
             }
         )
 
-    def _fail(self, ctx: Any, exc: BaseException, rid: str) -> None:
+    def _inflight(self, method: str, delta: int) -> None:
+        self.inflight[method] += delta
+        self.metrics.set("tracewise_inflight", self.inflight[method], {"method": method})
+
+    def _fail(self, ctx: Any, exc: BaseException, rid: str) -> str:
+        """Set the status for ``exc`` on the call; returns the status name (for metrics)."""
         code, message = to_status(exc, rid)
-        ctx.set_code(code)
-        ctx.set_details(message)
-        ctx.set_trailing_metadata([("request_id", rid)])
+        if ctx is not None:
+            ctx.set_code(code)
+            ctx.set_details(message)
+            ctx.set_trailing_metadata([("request_id", rid)])
+        return code.name
 
     async def _call(self, method: str, picture: Picture, objective: Objective, budget: float) -> dict:
         """Call one method deployment; raise on failure so the caller can fall back."""
         handle = self.workers[method]
         response = handle.run.remote(picture, objective, time.time() + budget)
+        self._inflight(method, +1)
         try:
             out = await asyncio.wait_for(response, timeout=budget + 2.0)
         except TimeoutError:
@@ -248,6 +270,8 @@ class Ingress:
         except BackPressureError as exc:
             self.saturated_until[method] = time.monotonic() + SATURATION_MEMORY_S
             raise Overloaded(f"{method} is saturated") from exc
+        finally:
+            self._inflight(method, -1)
         if "error" in out:
             raise _EngineError(out["error"], out["message"])
         return out
@@ -259,7 +283,13 @@ class Ingress:
         current: str | None = method
         while current is not None:
             try:
-                out = await self._call(current, picture, objective, budget)
+                with span("tracewise.attempt", method=current, budget_s=budget) as s:
+                    try:
+                        out = await self._call(current, picture, objective, budget)
+                    except BaseException as exc:
+                        annotate(s, outcome=type(exc).__name__)
+                        raise
+                    annotate(s, outcome="ok", ssim=out["ssim"], svg_bytes=out["svg_bytes"])
                 out["fallbacks"] = fallbacks
                 return out
             except _EngineError as exc:
@@ -274,6 +304,14 @@ class Ingress:
                 log.warning("method %s failed: %r", current, exc)
                 reason = f"failed: {type(exc).__name__}"
             fallbacks.append({"from": current, "reason": reason})
+            trace.get_current_span().add_event(
+                "tracewise.fallback",
+                {
+                    "tracewise.from": current,
+                    "tracewise.to": str(CHEAPER[current]),
+                    "tracewise.reason": reason,
+                },
+            )
             current = CHEAPER[current]
             budget = max(0.05, min(budget, deadline - time.monotonic()))
         raise _EngineError("UNAVAILABLE", "every method failed: " + "; ".join(f["reason"] for f in fallbacks))
@@ -283,20 +321,23 @@ class Ingress:
         rid = uuid.uuid4().hex[:16]
         t0 = time.monotonic()
         md = _metadata(grpc_context)
+        requested, out, status = "unknown", None, "OK"
         try:
             picture, objective, requested = self._prepare(request, md)
             key = cache_key(request.image, options=request.options.SerializeToString(deterministic=True))
             hit = self.cache.get(key)
+            self.metrics.inc("tracewise_cache", {"result": "miss" if hit is None else "hit"})
             if hit is not None:
                 response = pb.VectorizeResponse.FromString(hit)
                 response.report.cached = True
                 response.report.request_id = rid
                 self._trailer(grpc_context, rid)
+                out = {"method": convert.PB_TO_METHOD[response.report.method_used], "cached": True}
                 return response
             method, decision = await self._decide(picture, objective, requested)
             budget = self._budget(objective, method, md, t0, decision is not None)
             out = await self._with_fallbacks(method, picture, objective, budget, t0 + budget)
-            _annotate(out, decision)
+            _annotate(out, decision, requested, rid)
             response = convert.response_to_pb(out, requested, rid)
             full = engine.method_budget(method, objective.budget_s, decision is not None)
             if budget >= full and not out["fallbacks"] and not out["cut_short"]:
@@ -307,11 +348,14 @@ class Ingress:
                 await asyncio.to_thread(self._record, rid, request.image, picture, objective, out, decision)
             return response
         except _EngineError as exc:
-            self._fail(grpc_context, exc.as_tracewise(), rid)
+            status = self._fail(grpc_context, exc.as_tracewise(), rid)
+        except asyncio.CancelledError:
+            status = "CANCELLED"
+            raise
         except BaseException as exc:  # noqa: BLE001 - every error becomes a status here
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            self._fail(grpc_context, exc, rid)
+            status = self._fail(grpc_context, exc, rid)
+        finally:
+            self.metrics.request("Vectorize", requested, out, status, time.monotonic() - t0)
         return pb.VectorizeResponse()
 
     async def VectorizeStream(
@@ -320,6 +364,7 @@ class Ingress:
         rid = uuid.uuid4().hex[:16]
         t0 = time.monotonic()
         md = _metadata(grpc_context)
+        requested, method, out, status = "unknown", "unknown", None, "OK"
         try:
             picture, objective, requested = self._prepare(request, md)
             method, decision = await self._decide(picture, objective, requested)
@@ -336,24 +381,28 @@ class Ingress:
                         progress=pb.Progress(stage=stage, best_score=score, fraction=fraction)
                     )
                     continue
-                out = event["result"]
-                if "error" in out:
-                    raise _EngineError(out["error"], out["message"]).as_tracewise()
+                result = event["result"]
+                if "error" in result:
+                    raise _EngineError(result["error"], result["message"]).as_tracewise()
+                out = result
                 out["fallbacks"] = []
-                _annotate(out, decision)
+                _annotate(out, decision, requested, rid)
                 self._trailer(grpc_context, rid)
                 yield pb.VectorizeStreamResponse(result=convert.response_to_pb(out, requested, rid))
-        except BackPressureError as exc:
-            self._fail(grpc_context, Overloaded(f"{method} is saturated"), rid)
-            del exc
+        except BackPressureError:
+            status = self._fail(grpc_context, Overloaded(f"{method} is saturated"), rid)
+        except (asyncio.CancelledError, GeneratorExit):
+            status = "CANCELLED"
+            raise
         except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
-                raise
-            self._fail(grpc_context, exc, rid)
+            status = self._fail(grpc_context, exc, rid)
+        finally:
+            self.metrics.request("VectorizeStream", requested, out, status, time.monotonic() - t0)
 
     async def Route(self, request: pb.RouteRequest, grpc_context: Any = None) -> pb.RouteResponse:
         rid = uuid.uuid4().hex[:16]
         t0 = time.perf_counter()
+        status = "OK"
         try:
             picture, objective, _ = self._prepare(request, _metadata(grpc_context))
             decision = await asyncio.to_thread(engine.route, picture, objective, self._load())
@@ -364,10 +413,13 @@ class Ingress:
                 model_version=decision.model_version,
                 seconds=time.perf_counter() - t0,
             )
+        except asyncio.CancelledError:
+            status = "CANCELLED"
+            raise
         except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            self._fail(grpc_context, exc, rid)
+            status = self._fail(grpc_context, exc, rid)
+        finally:
+            self.metrics.request("Route", "auto", None, status, time.perf_counter() - t0)
         return pb.RouteResponse()
 
     async def GetServiceInfo(self, request: pb.GetServiceInfoRequest, grpc_context: Any = None):
@@ -408,12 +460,24 @@ class Ingress:
         )
 
 
-def _annotate(out: dict, decision: Any) -> None:
-    """Copy the router's decision into the result that becomes the report."""
+def _annotate(out: dict, decision: Any, requested: str, rid: str) -> None:
+    """Copy the router's decision into the result that becomes the report, and onto the span."""
     if decision is not None:
         out["confidence"] = decision.confidence
         out["logo_type"] = decision.logo_type
         out["degraded"] = decision.degraded
+    annotate(
+        trace.get_current_span(),
+        request_id=rid,
+        method_requested=requested,
+        method_used=out["method"],
+        ssim=out["ssim"],
+        svg_bytes=out["svg_bytes"],
+        evaluations=out.get("evaluations"),
+        fallbacks=len(out.get("fallbacks", [])),
+        logo_type=out.get("logo_type"),
+        confidence=out.get("confidence"),
+    )
 
 
 class _EngineError(Exception):

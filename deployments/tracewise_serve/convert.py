@@ -93,6 +93,9 @@ def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> p
         report.alpha_ssim = result["alpha_ssim"]
     if result.get("confidence") is not None:
         report.confidence = result["confidence"]
+    if result.get("defaults_ssim") is not None:
+        report.defaults_ssim = result["defaults_ssim"]
+        report.defaults_svg_bytes = result["defaults_svg_bytes"]
     report.logo_type = result.get("logo_type") or ""
     report.degraded = bool(result.get("degraded", False))
     return pb.VectorizeResponse(svg=result["svg"], report=report)

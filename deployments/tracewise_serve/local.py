@@ -32,6 +32,7 @@ def start(
     grpc_port: int | None = None,
     num_cpus: int | None = None,
     dashboard: bool = True,
+    metrics_port: int | None = None,
 ) -> dict[str, str]:
     """Start (or connect to) Ray and deploy; returns the addresses. Used by tests too."""
     import ray
@@ -39,10 +40,13 @@ def start(
     from ray.serve.config import gRPCOptions
 
     from .app import build_app
+    from .tracing import tracing_env
 
     app_cfg = config["applications"][0]
     env = dict(app_cfg.get("runtime_env", {}).get("env_vars", {}))
     os.environ.update(env)  # the embedded Ray's workers inherit them
+    # Tracing must be in the environment before ray.init(): the gRPC proxy reads it at start.
+    os.environ.update(tracing_env())
     info = ray.init(
         address=address,
         num_cpus=None if address else num_cpus,
@@ -51,6 +55,8 @@ def start(
         runtime_env={"env_vars": env} if address else None,
         logging_level="WARNING",
         log_to_driver=False,
+        # Prometheus scrapes Ray's metrics agent here (service metrics are prefixed ray_tracewise_)
+        _metrics_export_port=None if address else metrics_port,
     )
     grpc = dict(config.get("grpc_options", {}))
     if grpc_port is not None:
@@ -63,7 +69,11 @@ def start(
     app = build_app(app_cfg.get("args"), overrides(app_cfg))
     serve.run(app, name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     dash = getattr(info, "dashboard_url", "")
-    return {"grpc": f"127.0.0.1:{grpc['port']}", "dashboard": f"http://{dash}" if dash else "(none)"}
+    return {
+        "grpc": f"127.0.0.1:{grpc['port']}",
+        "dashboard": f"http://{dash}" if dash else "(none)",
+        "metrics": f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port and not address else "(Ray's)",
+    }
 
 
 def stop(embedded: bool = True) -> None:
@@ -83,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--address", default=None, help="an existing Ray cluster (default: start a local one)")
     ap.add_argument("--port", type=int, default=None, help="gRPC port (default: from the config, 9000)")
     ap.add_argument("--num-cpus", type=int, default=None)
+    ap.add_argument("--metrics-port", type=int, default=8080, help="Prometheus endpoint (default 8080)")
     a = ap.parse_args(argv)
-    addresses = start(load_config(a.config), a.address, a.port, a.num_cpus)
+    addresses = start(load_config(a.config), a.address, a.port, a.num_cpus, metrics_port=a.metrics_port)
     print(f"Tracewise gRPC on {addresses['grpc']} (tracewise.v1.VectorizeService, grpc.health.v1.Health)")
-    print(f"Ray dashboard on {addresses['dashboard']}")
+    print(f"Ray dashboard on {addresses['dashboard']}; Prometheus metrics on {addresses['metrics']}")
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        print(f"Traces to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']} (OTLP/gRPC)")
     print("Ctrl-C to stop.", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())

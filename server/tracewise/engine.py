@@ -12,11 +12,13 @@ import numpy as np
 
 from .decode import DEFAULT_MAX_PIXELS, Picture, decode
 from .errors import InvalidParameter
-from .features import features
+from .features import FEATURE_NAMES, features
 from .methods import DEFAULT_BUDGET_S, METHODS, Result, mapping, regional, search
 from .methods import default as default_method
+from .methods.base import size_reference
 from .objective import Job, Objective
 from .router import Decision
+from .telemetry import annotate, span
 
 CHOICES = (*METHODS, "auto")
 
@@ -57,7 +59,22 @@ def route(
     from .router import default_router
 
     budget = objective.budget_s if objective.budget_s is not None else AUTO_BUDGET_S
-    return default_router().decide(picture.rgba, budget, load, feats)
+    with span("tracewise.route", budget_s=budget) as s:
+        if feats is None:
+            with span("tracewise.features", width=picture.width, height=picture.height):
+                feats = features(picture.rgba)
+        decision = default_router().decide(picture.rgba, budget, load, feats)
+        annotate(
+            s,
+            method=decision.method,
+            confidence=decision.confidence,
+            logo_type=decision.logo_type,
+            degraded=decision.degraded,
+            model_version=decision.model_version,
+        )
+        if s.is_recording():
+            s.set_attributes({f"tracewise.feature.{n}": float(v) for n, v in zip(FEATURE_NAMES, feats)})
+        return decision
 
 
 def vectorize(
@@ -67,14 +84,18 @@ def vectorize(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[str, float, float], None] | None = None,
     cancel: threading.Event | None = None,
+    measure_defaults: bool = False,
 ) -> Result:
+    """Vectorize with ``method``; ``measure_defaults`` also measures VTracer's defaults on the same
+    image (one more render and SSIM, ~10 ms at 256 px) so the result can report its gain."""
     objective = objective or Objective()
     check_method(method)
     picture = image if isinstance(image, Picture) else decode(image, max_pixels)
     decision = None
     feats = None
     if method == "auto":
-        feats = features(picture.rgba)
+        with span("tracewise.features", width=picture.width, height=picture.height):
+            feats = features(picture.rgba)
         decision = route(picture, objective, feats=feats)
         name = decision.method
     else:
@@ -83,6 +104,21 @@ def vectorize(
     job = Job(picture, objective, budget, progress, cancel)
     if feats is not None:
         job.features = feats  # computed once for the router; mapping reuses it
-    result = _RUN[name](job)
+    with span(f"tracewise.method.{name}", method=name, budget_s=budget, style=objective.style) as s:
+        result = _RUN[name](job)
+        q = result.quality
+        annotate(
+            s,
+            ssim=q.ssim,
+            svg_bytes=q.svg_bytes,
+            paths=q.paths,
+            evaluations=result.evaluations,
+            cut_short=result.cut_short,
+            source=result.source,
+        )
     result.decision = decision
+    if measure_defaults:
+        # VTracer's defaults (path_precision 3, compacted): the trace is already cached in the job
+        # whenever the default byte cap applied.
+        result.defaults = size_reference(job).quality
     return result

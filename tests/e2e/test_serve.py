@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import grpc
@@ -13,49 +12,9 @@ from tracewise_client import Client, TracewiseError
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
+from .conftest import KEY
+
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-KEY = "test-key-two"
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
-    return tmp_path_factory.mktemp("store") / "results.db"
-
-
-@pytest.fixture(scope="module")
-def service(store_path):
-    import os
-
-    from tracewise_serve import local
-
-    port = _free_port()
-    saved = dict(os.environ)
-    # Replicas inherit the environment of the embedded Ray.
-    os.environ["TRACEWISE_API_KEYS"] = f"test-key-one,{KEY}"
-    os.environ["TRACEWISE_RESULTS_DB"] = str(store_path)
-    try:
-        addresses = local.start(local.load_config(), grpc_port=port, num_cpus=2, dashboard=False)
-        with Client(addresses["grpc"], api_key=KEY, timeout=60) as c:
-            c.wait_ready(60)
-        yield addresses["grpc"]
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@pytest.fixture
-def client(service):
-    with Client(service, api_key=KEY, timeout=60) as c:
-        yield c
 
 
 def test_health_serving_and_unknown_service(service):

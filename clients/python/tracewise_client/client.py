@@ -7,6 +7,9 @@
   ``RESOURCE_EXHAUSTED`` with exponential backoff; no hand-written loops.
 - Auth: ``api_key`` is sent as ``authorization: Bearer <key>``.
 - TLS: ``secure=True`` (optionally with ``root_certificates``) for a TLS-terminating ingress.
+- Tracing: each call runs in a CLIENT span (OpenTelemetry API; a no-op unless the application
+  installed an SDK) and sends W3C ``traceparent`` in the metadata, so the service's spans (proxy,
+  router, method, evaluations) join the caller's trace.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .v1 import vectorize_pb2 as pb
 from .v1 import vectorize_pb2_grpc as pb_grpc
@@ -76,6 +81,8 @@ class Result:
     logo_type: str = ""
     degraded: bool = False
     cached: bool = False
+    defaults_ssim: float | None = None  # VTracer's defaults on the same image, when measured
+    defaults_svg_bytes: int | None = None
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     regions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -101,6 +108,8 @@ class Result:
             logo_type=r.logo_type,
             degraded=r.degraded,
             cached=r.cached,
+            defaults_ssim=r.defaults_ssim if r.HasField("defaults_ssim") else None,
+            defaults_svg_bytes=r.defaults_svg_bytes if r.HasField("defaults_svg_bytes") else None,
             fallbacks=[
                 {"from": METHOD_NAMES.get(f.from_method, "?"), "reason": f.reason} for f in r.fallbacks
             ],
@@ -161,13 +170,38 @@ def _channel_options() -> list[tuple[str, Any]]:
     ]
 
 
+_tracer = trace.get_tracer("tracewise_client")
+SERVICE = "tracewise.v1.VectorizeService"
+
+
 def _metadata(api_key: str | None, timeout: float | None) -> list[tuple[str, str]]:
+    """Auth, the timeout the proxy does not pass on, and the current trace context."""
     md = []
     if api_key:
         md.append(("authorization", f"Bearer {api_key}"))
     if timeout is not None:
         md.append((TIMEOUT_KEY, f"{timeout:.3f}"))
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)  # traceparent (and tracestate/baggage) of the current span
+    md.extend(carrier.items())
     return md
+
+
+def _span(rpc: str) -> Any:
+    """The CLIENT span of one call, named like gRPC instrumentation names it."""
+    return _tracer.start_as_current_span(
+        f"{SERVICE}/{rpc}",
+        kind=SpanKind.CLIENT,
+        attributes={"rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": rpc},
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+
+
+def _failed(span: Any, err: TracewiseError) -> TracewiseError:
+    span.set_attribute("rpc.grpc.status_code", err.code)
+    span.set_status(Status(StatusCode.ERROR, err.code))
+    return err
 
 
 def _error(exc: grpc.RpcError) -> TracewiseError:
@@ -217,15 +251,18 @@ class Client(_Channel):
     def close(self) -> None:
         self.channel.close()
 
-    def _call(self, fn: Callable[..., Any], request: Any, timeout: float | None) -> Any:
+    def _call(self, rpc: str, request: Any, timeout: float | None) -> Any:
         timeout = self.timeout if timeout is None else timeout
-        try:
-            return fn(request, timeout=timeout, metadata=_metadata(self.api_key, timeout))
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        with _span(rpc) as span:
+            try:
+                return getattr(self.stub, rpc)(
+                    request, timeout=timeout, metadata=_metadata(self.api_key, timeout)
+                )
+            except grpc.RpcError as exc:
+                raise _failed(span, _error(exc)) from None
 
     def vectorize(self, image: bytes, *, timeout: float | None = None, **options: Any) -> Result:
-        return Result.from_proto(self._call(self.stub.Vectorize, build_request(image, **options), timeout))
+        return Result.from_proto(self._call("Vectorize", build_request(image, **options), timeout))
 
     def vectorize_stream(
         self,
@@ -247,15 +284,17 @@ class Client(_Channel):
     def stream_events(
         self, request: pb.VectorizeStreamRequest, timeout: float | None
     ) -> Iterator[Progress | Result]:
-        stream = self._call(self.stub.VectorizeStream, request, timeout)
-        try:
-            for msg in stream:
-                yield _event(msg)
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        timeout = self.timeout if timeout is None else timeout
+        with _span("VectorizeStream") as span:
+            try:
+                md = _metadata(self.api_key, timeout)
+                for msg in self.stub.VectorizeStream(request, timeout=timeout, metadata=md):
+                    yield _event(msg)
+            except grpc.RpcError as exc:
+                raise _failed(span, _error(exc)) from None
 
     def route(self, image: bytes, *, timeout: float | None = None, **options: Any) -> dict[str, Any]:
-        r = self._call(self.stub.Route, build_request(image, kind=pb.RouteRequest, **options), timeout)
+        r = self._call("Route", build_request(image, kind=pb.RouteRequest, **options), timeout)
         return {
             "method": METHOD_NAMES.get(r.method, "auto"),
             "confidence": r.confidence,
@@ -265,7 +304,7 @@ class Client(_Channel):
         }
 
     def service_info(self, *, timeout: float | None = None) -> pb.GetServiceInfoResponse:
-        return self._call(self.stub.GetServiceInfo, pb.GetServiceInfoRequest(), timeout)
+        return self._call("GetServiceInfo", pb.GetServiceInfoRequest(), timeout)
 
     def health(self, service: str = "", timeout: float = 5.0) -> str:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -306,25 +345,29 @@ class AsyncClient(_Channel):
 
     async def vectorize(self, image: bytes, *, timeout: float | None = None, **options: Any) -> Result:
         timeout = self.timeout if timeout is None else timeout
-        try:
-            msg = await self.stub.Vectorize(
-                build_request(image, **options), timeout=timeout, metadata=_metadata(self.api_key, timeout)
-            )
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        with _span("Vectorize") as span:
+            try:
+                msg = await self.stub.Vectorize(
+                    build_request(image, **options),
+                    timeout=timeout,
+                    metadata=_metadata(self.api_key, timeout),
+                )
+            except grpc.RpcError as exc:
+                raise _failed(span, _error(exc)) from None
         return Result.from_proto(msg)
 
     async def vectorize_stream(
         self, image: bytes, *, timeout: float | None = None, **options: Any
     ) -> AsyncIterator[Progress | Result]:
         timeout = self.timeout if timeout is None else timeout
-        call = self.stub.VectorizeStream(
-            build_request(image, kind=pb.VectorizeStreamRequest, **options),
-            timeout=timeout,
-            metadata=_metadata(self.api_key, timeout),
-        )
-        try:
-            async for msg in call:
-                yield _event(msg)
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        with _span("VectorizeStream") as span:
+            call = self.stub.VectorizeStream(
+                build_request(image, kind=pb.VectorizeStreamRequest, **options),
+                timeout=timeout,
+                metadata=_metadata(self.api_key, timeout),
+            )
+            try:
+                async for msg in call:
+                    yield _event(msg)
+            except grpc.RpcError as exc:
+                raise _failed(span, _error(exc)) from None

@@ -29,6 +29,7 @@ class Result:
     source: str = ""  # which candidate won (for the benchmark and the router's logs)
     notes: list[str] = field(default_factory=list)
     decision: Any = None  # the router's Decision when the request asked for auto
+    defaults: Quality | None = None  # VTracer's defaults on the same image, when measured
 
     def to_dict(self) -> dict[str, Any]:
         q = self.quality
@@ -58,6 +59,8 @@ class Result:
             "cut_short": self.cut_short,
             "source": self.source,
             "notes": self.notes,
+            "defaults_ssim": None if self.defaults is None else round(self.defaults.ssim, 6),
+            "defaults_svg_bytes": None if self.defaults is None else self.defaults.svg_bytes,
         }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..evaluate import Evaluator, pool
 from ..objective import Candidate, Job
 from ..params import DIM, Params, from_vector, to_vector
+from ..telemetry import annotate, span
 from .base import Result, finish, size_reference
 from .mapping import MappingModel, ranked_params
 
@@ -61,8 +62,16 @@ class SearchState:
         timeout = self.job.until(until)
         if timeout <= 0 or not fresh:
             return False
-        for p, svg, q in self.evaluator.map(fresh, timeout=timeout):
-            improved |= self.offer(Candidate(p, svg, q, label))
+        before = self.evaluator.count
+        with span("tracewise.evaluate", stage=label, batch=len(fresh)) as s:
+            for p, svg, q in self.evaluator.map(fresh, timeout=timeout):
+                improved |= self.offer(Candidate(p, svg, q, label))
+            annotate(
+                s,
+                evaluated=self.evaluator.count - before,
+                improved=improved,
+                best_score=None if self.best is None else self.best.quality.score,
+            )
         return improved
 
 

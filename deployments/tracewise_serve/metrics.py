@@ -1,0 +1,153 @@
+"""Service metrics through ``ray.serve.metrics``, exported on Ray's Prometheus endpoint.
+
+Ray prefixes every application metric with ``ray_`` and adds ``application``, ``deployment`` and
+``replica`` tags; the Grafana dashboards in ``k8s/`` query these names (a test checks each
+dashboard query against ``EXPORTED``). Created inside the replica (``Metrics()`` in ``__init__``),
+never at import: the driver that builds the app has no metrics agent to talk to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LATENCY_BOUNDARIES = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80]
+# Ray wants positive boundaries: the first bucket also holds gains <= 0 (_sum/_count stay exact).
+GAIN_BOUNDARIES = [0.0005, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]
+RATIO_BOUNDARIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2]
+CONFIDENCE_BOUNDARIES = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]
+
+# name -> (kind, description, tag keys); the Prometheus names are "ray_" + name (+ suffixes).
+SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "tracewise_requests": (
+        "counter",
+        "Requests answered, by RPC, method asked and used, gRPC status and logo type.",
+        ("rpc", "method_requested", "method_used", "status", "logo_type"),
+    ),
+    "tracewise_request_seconds": (
+        "histogram",
+        "Seconds from the ingress receiving a request to its answer.",
+        ("rpc", "method_used", "status"),
+    ),
+    "tracewise_ssim_gain": (
+        "histogram",
+        "SSIM of the result minus SSIM of VTracer's defaults on the same image.",
+        ("method_used", "logo_type"),
+    ),
+    "tracewise_bytes_ratio": (
+        "histogram",
+        "SVG bytes of the result over VTracer's defaults on the same image.",
+        ("method_used", "logo_type"),
+    ),
+    "tracewise_fallbacks": (
+        "counter",
+        "Fallbacks to a cheaper method, by the method that failed and why.",
+        ("from_method", "reason"),
+    ),
+    "tracewise_router_confidence": (
+        "histogram",
+        "The router's confidence in its choice (auto requests).",
+        ("method", "logo_type"),
+    ),
+    "tracewise_degraded": (
+        "counter",
+        "Auto requests degraded to a cheaper method because the better one was saturated.",
+        ("method",),
+    ),
+    "tracewise_cache": ("counter", "Cache lookups by result (hit or miss).", ("result",)),
+    "tracewise_inflight": (
+        "gauge",
+        "Requests the ingress has sent to each method deployment and not yet had back (queue length).",
+        ("method",),
+    ),
+    "tracewise_evaluations": (
+        "histogram",
+        "Candidate SVGs traced and measured per request.",
+        ("method_used",),
+    ),
+}
+BOUNDARIES = {
+    "tracewise_request_seconds": LATENCY_BOUNDARIES,
+    "tracewise_ssim_gain": GAIN_BOUNDARIES,
+    "tracewise_bytes_ratio": RATIO_BOUNDARIES,
+    "tracewise_router_confidence": CONFIDENCE_BOUNDARIES,
+    "tracewise_evaluations": [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+}
+
+
+def exported_names() -> set[str]:
+    """Every Prometheus series name the service exports (what dashboards may query)."""
+    names = set()
+    for name, (kind, _, _) in SPEC.items():
+        base = "ray_" + name
+        if kind == "counter":
+            names.add(base + "_total")
+        elif kind == "histogram":
+            names |= {base + "_bucket", base + "_sum", base + "_count"}
+        else:
+            names.add(base)
+    return names
+
+
+def reason_kind(reason: str) -> str:
+    """A bounded label value from a fallback reason (the full reason goes to the trace)."""
+    head = reason.split(":", 1)[0].strip()
+    return head if head.isupper() or head in ("overloaded", "timed out", "failed") else "other"
+
+
+class Metrics:
+    """The metric objects, created in a replica."""
+
+    def __init__(self) -> None:
+        from ray.serve import metrics as m
+
+        self._m: dict[str, Any] = {}
+        for name, (kind, desc, tags) in SPEC.items():
+            if kind == "counter":
+                self._m[name] = m.Counter(name, description=desc, tag_keys=tags)
+            elif kind == "histogram":
+                self._m[name] = m.Histogram(name, desc, boundaries=BOUNDARIES[name], tag_keys=tags)
+            else:
+                self._m[name] = m.Gauge(name, description=desc, tag_keys=tags)
+
+    def inc(self, name: str, tags: dict[str, str], value: float = 1.0) -> None:
+        self._m[name].inc(value, tags=tags)
+
+    def observe(self, name: str, value: float, tags: dict[str, str]) -> None:
+        self._m[name].observe(value, tags=tags)
+
+    def set(self, name: str, value: float, tags: dict[str, str]) -> None:
+        self._m[name].set(value, tags=tags)
+
+    def request(self, rpc: str, requested: str, out: dict | None, status: str, seconds: float) -> None:
+        """Everything one answered request contributes."""
+        used = out["method"] if out else "none"
+        logo = (out or {}).get("logo_type") or "unrouted"
+        self.inc(
+            "tracewise_requests",
+            {
+                "rpc": rpc,
+                "method_requested": requested,
+                "method_used": used,
+                "status": status,
+                "logo_type": logo,
+            },
+        )
+        self.observe(
+            "tracewise_request_seconds", seconds, {"rpc": rpc, "method_used": used, "status": status}
+        )
+        if not out or out.get("cached"):
+            return
+        self.observe("tracewise_evaluations", out.get("evaluations", 0), {"method_used": used})
+        if out.get("defaults_ssim") is not None:
+            tags = {"method_used": used, "logo_type": logo}
+            self.observe("tracewise_ssim_gain", out["ssim"] - out["defaults_ssim"], tags)
+            if out.get("defaults_svg_bytes"):
+                self.observe("tracewise_bytes_ratio", out["svg_bytes"] / out["defaults_svg_bytes"], tags)
+        for f in out.get("fallbacks", []):
+            self.inc("tracewise_fallbacks", {"from_method": f["from"], "reason": reason_kind(f["reason"])})
+        if out.get("confidence") is not None:
+            self.observe(
+                "tracewise_router_confidence", out["confidence"], {"method": used, "logo_type": logo}
+            )
+        if out.get("degraded"):
+            self.inc("tracewise_degraded", {"method": used})

@@ -1,0 +1,77 @@
+"""One real Ray Serve for every e2e test: gRPC proxy, Prometheus endpoint and an OTLP receiver."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.otlp import OTLPReceiver
+from tracewise_client import Client
+
+KEY = "test-key-two"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Stack:
+    grpc: str
+    metrics_url: str
+    traces: OTLPReceiver
+
+
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("store") / "results.db"
+
+
+@pytest.fixture(scope="session")
+def stack(store_path):
+    from tracewise_serve import local
+
+    saved = dict(os.environ)
+    metrics_port = free_port()
+    with OTLPReceiver() as receiver:
+        # Replicas and the proxy inherit the environment of the embedded Ray.
+        os.environ.update(
+            {
+                "TRACEWISE_API_KEYS": f"test-key-one,{KEY}",
+                "TRACEWISE_RESULTS_DB": str(store_path),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+                "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s instead of 5 s
+                "RAY_metrics_report_interval_ms": "1000",
+            }
+        )
+        try:
+            addresses = local.start(
+                local.load_config(),
+                grpc_port=free_port(),
+                num_cpus=2,
+                dashboard=False,
+                metrics_port=metrics_port,
+            )
+            with Client(addresses["grpc"], api_key=KEY, timeout=60) as c:
+                c.wait_ready(60)
+            yield Stack(addresses["grpc"], addresses["metrics"], receiver)
+        finally:
+            local.stop()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def service(stack) -> str:
+    return stack.grpc
+
+
+@pytest.fixture
+def client(service):
+    with Client(service, api_key=KEY, timeout=60) as c:
+        yield c
