@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint bench train serve protos
+.PHONY: install test lint bench train serve protos k8s
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e clients/python -e '.[test]'
@@ -25,6 +25,8 @@ lint: install node_modules/.bin/buf
 		node_modules/.bin/buf breaking --against '.git#branch=main'; fi
 	$(PY) -m ruff check server tests bench deployments clients scripts
 	$(PY) -m ruff format --check server tests bench deployments clients scripts
+	@# the container build (no Docker engine needed to lint it)
+	if [ -x $(VENV)/bin/hadolint ]; then $(VENV)/bin/hadolint Dockerfile; fi
 
 test: install lint
 	$(PY) -m pytest -q
@@ -42,3 +44,7 @@ serve: install
 protos: install node_modules/.bin/buf
 	$(PY) scripts/gen_protos.py
 	node_modules/.bin/buf lint
+
+# serveConfigV2 in k8s/base/rayservice.yaml is deployments/serve_config.yaml, copied
+k8s: install
+	$(PY) scripts/sync_k8s.py

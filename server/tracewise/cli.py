@@ -193,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     re_.add_argument("--out", type=Path, default=None, help="model folder (default: the package's)")
     re_.set_defaults(func=_retrain)
 
+    h = sub.add_parser("health", help="exit 0 when a running service answers SERVING (grpc.health.v1)")
+    h.add_argument("--server", default="127.0.0.1:9000", help="HOST:PORT (default 127.0.0.1:9000)")
+    h.add_argument("--service", default="", help="service name to check (default: the whole server)")
+    h.add_argument("--timeout", type=float, default=5.0)
+    h.set_defaults(func=_health)
+
     sub.add_parser("bench", help="the quality benchmark (as bench/quality.py); --help for options")
 
     sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray); --help for options")
@@ -212,6 +218,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"tracewise: {exc.strerror or exc}: {getattr(exc, 'filename', '')}", file=sys.stderr)
         return 1
+
+
+def _health(a: argparse.Namespace) -> int:
+    from tracewise_client import Client
+    from tracewise_client import TracewiseError as CallFailed
+
+    with Client(a.server, timeout=a.timeout) as client:
+        try:
+            status = client.health(a.service, timeout=a.timeout)
+        except CallFailed as exc:
+            print(f"tracewise: {a.server}: {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+    print(status)
+    return 0 if status == "SERVING" else 1
 
 
 def _serve(rest: list[str]) -> int:

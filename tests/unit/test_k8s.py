@@ -1,0 +1,277 @@
+"""The Kubernetes manifests, checked offline: CRD and core schemas, and that the pieces agree.
+
+KubeRay objects are validated against the CRDs in ../shared/schemas/kuberay (their
+openAPIV3Schema, plus a strict pass for fields the API server would silently prune); core objects
+against Kubernetes' own JSON schemas (the kubernetes-validate package, strict mode).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.support.kustomize import render
+from tracewise_serve.metrics import exported_names
+from tracewise_serve.tracing import EXPORTER_PATH, tracing_env
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+SCHEMAS = ROOT.parent / "shared" / "schemas" / "kuberay"
+OVERLAYS = ["dev", "prod"]
+K8S_VERSION = "1.33.0"
+
+
+@cache
+def overlay(name: str) -> tuple[dict[str, Any], ...]:
+    return tuple(render(K8S / "overlays" / name))
+
+
+def find(docs, kind: str, name: str | None = None) -> dict[str, Any]:
+    hits = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(hits) == 1, f"{kind}/{name}: {len(hits)} found"
+    return hits[0]
+
+
+@cache
+def crd_schema(kind: str) -> dict[str, Any]:
+    crd = yaml.safe_load((SCHEMAS / f"ray.io_{kind.lower()}s.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    return version["schema"]["openAPIV3Schema"]
+
+
+def pruned_fields(doc: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Fields the API server would drop: not in a structural schema's properties."""
+    out: list[str] = []
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return out
+    if isinstance(doc, dict) and "properties" in schema:
+        for key, value in doc.items():
+            if key in schema["properties"]:
+                out += pruned_fields(value, schema["properties"][key], f"{path}.{key}")
+            elif not schema.get("additionalProperties"):
+                out.append(f"{path}.{key}")
+    elif isinstance(doc, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, value in doc.items():
+            out += pruned_fields(value, schema["additionalProperties"], f"{path}.{key}")
+    elif isinstance(doc, list) and "items" in schema:
+        for i, item in enumerate(doc):
+            out += pruned_fields(item, schema["items"], f"{path}[{i}]")
+    return out
+
+
+def containers(docs) -> list[dict[str, Any]]:
+    out = []
+    for d in docs:
+        if d["kind"] == "Deployment":
+            out += d["spec"]["template"]["spec"]["containers"]
+        elif d["kind"] == "RayService":
+            rc = d["spec"]["rayClusterConfig"]
+            out += rc["headGroupSpec"]["template"]["spec"]["containers"]
+            for g in rc["workerGroupSpecs"]:
+                out += g["template"]["spec"]["containers"]
+    return out
+
+
+def ray_pods(rayservice) -> list[dict[str, Any]]:
+    rc = rayservice["spec"]["rayClusterConfig"]
+    return [rc["headGroupSpec"], *rc["workerGroupSpecs"]]
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_kuberay_objects_match_the_crd_schemas(name):
+    rs = find(overlay(name), "RayService")
+    assert rs["apiVersion"] == "ray.io/v1"
+    jsonschema.validate(rs, crd_schema("RayService"))
+    assert pruned_fields(rs, crd_schema("RayService")) == []
+
+
+def test_strict_schema_pass_catches_a_typo():
+    rs = json.loads(json.dumps(find(overlay("dev"), "RayService")))
+    rs["spec"]["rayClusterConfig"]["enableInTreeAutoscalling"] = True
+    assert pruned_fields(rs, crd_schema("RayService")) == [".spec.rayClusterConfig.enableInTreeAutoscalling"]
+    rs["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["maxReplicas"] = "eight"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rs, crd_schema("RayService"))
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_core_objects_match_kubernetes_schemas(name):
+    core = [d for d in overlay(name) if d["apiVersion"] != "ray.io/v1"]
+    assert {d["kind"] for d in core} >= {"Deployment", "Service", "ConfigMap", "Namespace", "Role"}
+    for d in core:
+        kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+    # and the pod templates inside the RayService, which no CRD schema checks in depth
+    for group in ray_pods(find(overlay(name), "RayService")):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "x"},
+            "spec": group["template"]["spec"],
+        }
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
+def test_a_bad_core_object_fails_validation():
+    bad = json.loads(json.dumps(find(overlay("dev"), "Deployment", "tempo")))
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_serve_config_v2_is_the_serve_config(name):
+    rs = find(overlay(name), "RayService")
+    serve_config = yaml.safe_load((ROOT / "deployments" / "serve_config.yaml").read_text())
+    assert yaml.safe_load(rs["spec"]["serveConfigV2"]) == serve_config
+    check = subprocess.run(["python", str(ROOT / "scripts" / "sync_k8s.py"), "--check"], cwd=ROOT)
+    assert check.returncode == 0, "run `make k8s`"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_grpc_port_is_exposed_for_h2c_and_probed_by_grpc_health(name):
+    rs = find(overlay(name), "RayService")
+    grpc_port = yaml.safe_load(rs["spec"]["serveConfigV2"])["grpc_options"]["port"]
+    ports = rs["spec"]["serveService"]["spec"]["ports"]
+    grpc = [p for p in ports if p["name"].startswith("serve-")]
+    assert grpc and all(
+        p["appProtocol"] == "kubernetes.io/h2c" and p["targetPort"] == grpc_port for p in grpc
+    )
+    rc = rs["spec"]["rayClusterConfig"]
+    assert rc["enableInTreeAutoscaling"] is True
+    assert rs["spec"]["excludeHeadPodFromServeSvc"] is True
+    for group in rc["workerGroupSpecs"]:
+        c = group["template"]["spec"]["containers"][0]
+        assert c["readinessProbe"]["grpc"]["port"] == grpc_port
+        assert any(p["containerPort"] == grpc_port for p in c["ports"])
+        assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_container_has_requests_limits_and_runs_as_non_root(name):
+    docs = overlay(name)
+    for c in containers(docs):
+        assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and "memory" in c["resources"]["limits"]
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    for d in docs:
+        if d["kind"] == "Deployment":
+            assert d["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    for group in ray_pods(find(docs, "RayService")):
+        assert group["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("name, ratio", [("dev", "1.0"), ("prod", "0.05")])
+def test_tracing_env_on_head_and_workers_reaches_the_collector(name, ratio):
+    docs = overlay(name)
+    rs = find(docs, "RayService")
+    envs = [group["template"]["spec"]["containers"][0]["env"] for group in ray_pods(rs)]
+    assert all(e == envs[0] for e in envs), "head and workers differ"
+    env = {e["name"]: e.get("value") for e in envs[0]}
+    expected = tracing_env({"OTEL_EXPORTER_OTLP_ENDPOINT": env["OTEL_EXPORTER_OTLP_ENDPOINT"]})
+    assert env["RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH"] == EXPORTER_PATH
+    assert set(expected) <= set(env) and env["RAY_SERVE_TRACING_SAMPLING_RATIO"] == ratio
+    host, port = re.fullmatch(r"http://([\w-]+):(\d+)", env["OTEL_EXPORTER_OTLP_ENDPOINT"]).groups()
+    svc = find(docs, "Service", host)
+    assert int(port) in [p["port"] for p in svc["spec"]["ports"]]
+    collector = yaml.safe_load(find(docs, "ConfigMap", "otel-collector")["data"]["config.yaml"])
+    assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == f"0.0.0.0:{port}"
+    tempo_host, tempo_port = collector["exporters"]["otlp/tempo"]["endpoint"].split(":")
+    assert int(tempo_port) in [p["port"] for p in find(docs, "Service", tempo_host)["spec"]["ports"]]
+    tempo = yaml.safe_load(find(docs, "ConfigMap", "tempo")["data"]["tempo.yaml"])
+    otlp = tempo["distributor"]["receivers"]["otlp"]["protocols"]
+    # Tempo >= 2.7 binds OTLP to localhost unless told: both receivers must say 0.0.0.0
+    assert otlp["grpc"]["endpoint"] == f"0.0.0.0:{tempo_port}" and otlp["http"]["endpoint"].startswith(
+        "0.0.0.0:"
+    )
+
+
+def test_prometheus_scrapes_the_port_ray_exports_metrics_on():
+    docs = overlay("prod")
+    rs = find(docs, "RayService")
+    for group in ray_pods(rs):
+        port = int(group["rayStartParams"]["metrics-export-port"])
+        ports = {p["name"]: p["containerPort"] for p in group["template"]["spec"]["containers"][0]["ports"]}
+        assert ports["metrics"] == port
+    prom = yaml.safe_load(find(docs, "ConfigMap", "prometheus")["data"]["prometheus.yml"])
+    relabels = prom["scrape_configs"][0]["relabel_configs"]
+    assert {
+        "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+        "regex": "metrics",
+        "action": "keep",
+    } in [
+        {k: r[k] for k in ("source_labels", "regex", "action")} for r in relabels if r.get("action") == "keep"
+    ]
+    binding = find(docs, "RoleBinding", "prometheus")
+    assert binding["subjects"][0]["namespace"] == "tracewise"
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    out = []
+    for path in (K8S / "base" / "dashboards").glob("*.json"):
+        for panel in json.loads(path.read_text())["panels"]:
+            for t in panel.get("targets", []):
+                if "expr" in t:
+                    out.append((panel["title"], t["expr"]))
+    return out
+
+
+def test_every_dashboard_query_names_a_metric_the_service_exports():
+    queries = dashboard_queries()
+    assert len(queries) >= 10
+    exported = exported_names()
+    used = set()
+    for title, expr in queries:
+        names = set(re.findall(r"\b(ray_[a-z_]+)\b", expr))
+        assert names, f"{title}: no metric in {expr}"
+        assert names <= exported, f"{title}: {names - exported} is not exported"
+        used |= names
+    # every metric family appears on the dashboard
+    families = {n.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") for n in used}
+    assert {n.removesuffix("_total") for n in families} >= {
+        "ray_tracewise_requests",
+        "ray_tracewise_request_seconds",
+        "ray_tracewise_ssim_gain",
+        "ray_tracewise_fallbacks",
+        "ray_tracewise_router_confidence",
+        "ray_tracewise_cache",
+        "ray_tracewise_inflight",
+    }
+
+
+def test_grafana_datasources_match_the_dashboard_uids():
+    docs = overlay("dev")
+    ds = yaml.safe_load(find(docs, "ConfigMap", "grafana-provisioning")["data"]["datasources.yaml"])
+    uids = {d["uid"]: d for d in ds["datasources"]}
+    dash = json.loads(find(docs, "ConfigMap", "grafana-dashboards")["data"]["tracewise.json"])
+    for panel in dash["panels"]:
+        assert panel["datasource"]["uid"] in uids
+    assert (
+        uids["tempo"]["url"].startswith("http://tempo:")
+        and uids["prometheus"]["url"] == "http://prometheus:9090"
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl not installed: the offline renderer alone"
+)
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_offline_renderer_agrees_with_kustomize(name):
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / "overlays" / name)], capture_output=True, text=True, check=True
+    ).stdout
+
+    def key(d):
+        return (d["kind"], d["metadata"]["name"])
+
+    theirs = {key(d): d for d in yaml.safe_load_all(out) if d}
+    ours = {key(d): d for d in overlay(name)}
+    assert theirs == ours
