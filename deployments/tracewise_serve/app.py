@@ -214,18 +214,30 @@ class Ingress:
             ctx.set_trailing_metadata([("request_id", rid)])
 
     def _record(
-        self, rid: str, image: bytes, picture: Picture, objective: Objective, out: dict, decision: Any
+        self,
+        rid: str,
+        image: bytes,
+        picture: Picture | None,
+        objective: Objective,
+        out: dict,
+        decision: Any,
+        requested: str,
     ) -> None:
-        """Append the served result to the results store (the router retrains from it)."""
+        """Append the served result to the results store (the router retrains from it; the
+        report reads it). Cache hits are recorded too, marked, without features."""
         from tracewise.features import features
 
         assert self.store is not None
+        cached = bool(out.get("cached"))
+        if cached or picture is None:
+            feats: list[float] = []
+        else:  # routed requests reuse the router's features instead of computing them again
+            feats = decision.features if decision else features(picture.rgba).tolist()
         self.store.append(
             {
                 "request_id": rid,
                 "image_sha256": hashlib.sha256(image).hexdigest(),
-                # routed requests reuse the router's features instead of computing them again
-                "features": decision.features if decision else features(picture.rgba).tolist(),
+                "features": feats,
                 "options": {
                     "style": objective.style,
                     "max_svg_bytes": objective.max_svg_bytes,
@@ -233,14 +245,20 @@ class Ingress:
                     "budget_s": objective.budget_s,
                 },
                 "decision": decision.method if decision else None,
-                "confidence": decision.confidence if decision else None,
-                "logo_type": decision.logo_type if decision else None,
+                "confidence": out.get("confidence"),
+                "logo_type": out.get("logo_type") or None,
+                "method_requested": requested,
                 "method_used": out["method"],
                 "params": out.get("params"),
                 "ssim": out["ssim"],
                 "svg_bytes": out["svg_bytes"],
                 "seconds": out["seconds"],
                 "fallback": out.get("fallbacks", []),
+                "cached": cached,
+                "defaults_ssim": out.get("defaults_ssim"),
+                "defaults_svg_bytes": out.get("defaults_svg_bytes"),
+                "cut_short": out.get("cut_short", False),
+                "degraded": out.get("degraded", False),
             }
         )
 
@@ -332,7 +350,11 @@ class Ingress:
                 response.report.cached = True
                 response.report.request_id = rid
                 self._trailer(grpc_context, rid)
-                out = {"method": convert.PB_TO_METHOD[response.report.method_used], "cached": True}
+                out = _cached_out(response.report, time.monotonic() - t0)
+                if self.store is not None:
+                    await asyncio.to_thread(
+                        self._record, rid, request.image, None, objective, out, None, requested
+                    )
                 return response
             method, decision = await self._decide(picture, objective, requested)
             budget = self._budget(objective, method, md, t0, decision is not None)
@@ -345,7 +367,9 @@ class Ingress:
                 self.cache.put(key, response.SerializeToString())
             self._trailer(grpc_context, rid)
             if self.store is not None:
-                await asyncio.to_thread(self._record, rid, request.image, picture, objective, out, decision)
+                await asyncio.to_thread(
+                    self._record, rid, request.image, picture, objective, out, decision, requested
+                )
             return response
         except _EngineError as exc:
             status = self._fail(grpc_context, exc.as_tracewise(), rid)
@@ -478,6 +502,21 @@ def _annotate(out: dict, decision: Any, requested: str, rid: str) -> None:
         logo_type=out.get("logo_type"),
         confidence=out.get("confidence"),
     )
+
+
+def _cached_out(report: pb.Report, seconds: float) -> dict:
+    """The result dict of a cache hit, from the cached report (for metrics and the store)."""
+    return {
+        "method": convert.PB_TO_METHOD[report.method_used],
+        "cached": True,
+        "ssim": report.ssim,
+        "svg_bytes": report.svg_bytes,
+        "seconds": seconds,
+        "logo_type": report.logo_type,
+        "confidence": report.confidence if report.HasField("confidence") else None,
+        "defaults_ssim": report.defaults_ssim if report.HasField("defaults_ssim") else None,
+        "defaults_svg_bytes": report.defaults_svg_bytes if report.HasField("defaults_svg_bytes") else None,
+    }
 
 
 class _EngineError(Exception):

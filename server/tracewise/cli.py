@@ -63,7 +63,7 @@ def _convert_remote(a: argparse.Namespace, data: bytes) -> int:
         "budget_seconds": a.budget,
     }
     try:
-        with Client(a.server, api_key=a.api_key, timeout=a.timeout) as client:
+        with Client(a.server, api_key=a.api_key, timeout=a.timeout, secure=a.tls) as client:
             r = client.vectorize_stream(
                 data, on_progress=lambda p: bar(p.stage, p.best_score, p.fraction), **options
             )
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--server", help="HOST:PORT of a running service (default: convert in-process)")
     c.add_argument("--api-key", default=None, help="with --server: the API key, if the service needs one")
     c.add_argument("--timeout", type=float, default=120.0, help="with --server: the deadline in seconds")
+    c.add_argument("--tls", action="store_true", help="with --server: TLS (a terminating ingress in front)")
     c.set_defaults(func=_convert)
 
     r = sub.add_parser("route", help="which method auto would use for an image")
@@ -197,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--server", default="127.0.0.1:9000", help="HOST:PORT (default 127.0.0.1:9000)")
     h.add_argument("--service", default="", help="service name to check (default: the whole server)")
     h.add_argument("--timeout", type=float, default=5.0)
+    h.add_argument("--tls", action="store_true", help="TLS (a terminating ingress in front)")
     h.set_defaults(func=_health)
 
     sub.add_parser("bench", help="the quality benchmark (as bench/quality.py); --help for options")
 
     sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray); --help for options")
+    sub.add_parser("report", help="HTML analytics from the results store: --db results.db -o report.html")
 
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in PASSTHROUGH:  # their own parsers take every option that follows
@@ -224,7 +227,7 @@ def _health(a: argparse.Namespace) -> int:
     from tracewise_client import Client
     from tracewise_client import TracewiseError as CallFailed
 
-    with Client(a.server, timeout=a.timeout) as client:
+    with Client(a.server, timeout=a.timeout, secure=a.tls) as client:
         try:
             status = client.health(a.service, timeout=a.timeout)
         except CallFailed as exc:
@@ -247,7 +250,13 @@ def _bench(rest: list[str]) -> int:
     return bench_main(rest)
 
 
-PASSTHROUGH = {"serve": _serve, "bench": _bench}
+def _report(rest: list[str]) -> int:
+    from .report import main as report_main
+
+    return report_main(rest)
+
+
+PASSTHROUGH = {"serve": _serve, "bench": _bench, "report": _report}
 
 if __name__ == "__main__":
     raise SystemExit(main())

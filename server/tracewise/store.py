@@ -33,15 +33,45 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_time ON results(time);
 """
+# Version 2: what the analytics report needs. Added to older stores in place (ALTER TABLE).
+V2_COLUMNS = {
+    "method_requested": "TEXT",  # auto, default, mapping, search or regional
+    "cached": "INTEGER NOT NULL DEFAULT 0",  # 1: answered from the cache (no features, not a label)
+    "defaults_ssim": "REAL",  # VTracer's defaults on the same image, when measured
+    "defaults_svg_bytes": "INTEGER",
+    "cut_short": "INTEGER NOT NULL DEFAULT 0",
+    "degraded": "INTEGER NOT NULL DEFAULT 0",
+}
+SCHEMA_VERSION = 2
+COLUMNS = (
+    "request_id time image_sha256 features options decision confidence logo_type method_used params ssim "
+    "svg_bytes seconds fallback"
+).split() + list(V2_COLUMNS)
+JSON_COLUMNS = ("features", "options", "params", "fallback")
 
 
 class ResultsStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
-        with self._conn() as c:
-            c.execute("PRAGMA journal_mode=WAL")
-            c.executescript(SCHEMA)
+        c = self._conn()
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("BEGIN IMMEDIATE")  # two processes opening a new store must not both migrate
+        try:
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if version < 2:
+                have = {r[1] for r in c.execute("PRAGMA table_info(results)")}
+                for name, decl in V2_COLUMNS.items():
+                    if name not in have:
+                        c.execute(f"ALTER TABLE results ADD COLUMN {name} {decl}")
+                c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -53,26 +83,34 @@ class ResultsStore:
         return conn
 
     def append(self, row: dict[str, Any]) -> None:
-        values = (
-            row["request_id"],
-            row.get("time", time.time()),
-            row.get("image_sha256"),
-            json.dumps([float(x) for x in row["features"]]),
-            json.dumps(row.get("options", {})),
-            row.get("decision"),
-            row.get("confidence"),
-            row.get("logo_type"),
-            row["method_used"],
-            json.dumps(row.get("params")),
-            float(row["ssim"]),
-            int(row["svg_bytes"]),
-            float(row["seconds"]),
-            json.dumps(row.get("fallback", [])),
-        )
+        values = {
+            "request_id": row["request_id"],
+            "time": row.get("time", time.time()),
+            "image_sha256": row.get("image_sha256"),
+            "features": json.dumps([float(x) for x in row.get("features") or []]),
+            "options": json.dumps(row.get("options", {})),
+            "decision": row.get("decision"),
+            "confidence": row.get("confidence"),
+            "logo_type": row.get("logo_type"),
+            "method_used": row["method_used"],
+            "params": json.dumps(row.get("params")),
+            "ssim": float(row["ssim"]),
+            "svg_bytes": int(row["svg_bytes"]),
+            "seconds": float(row["seconds"]),
+            "fallback": json.dumps(row.get("fallback", [])),
+            "method_requested": row.get("method_requested"),
+            "cached": int(bool(row.get("cached", False))),
+            "defaults_ssim": row.get("defaults_ssim"),
+            "defaults_svg_bytes": row.get("defaults_svg_bytes"),
+            "cut_short": int(bool(row.get("cut_short", False))),
+            "degraded": int(bool(row.get("degraded", False))),
+        }
+        marks = ",".join("?" * len(COLUMNS))
+        sql = f"INSERT OR REPLACE INTO results ({','.join(COLUMNS)}) VALUES ({marks})"
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+            conn.execute(sql, [values[c] for c in COLUMNS])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -84,7 +122,7 @@ class ResultsStore:
         out = []
         for r in cur.fetchall():
             row = dict(zip(names, r))
-            for k in ("features", "options", "params", "fallback"):
+            for k in JSON_COLUMNS:
                 row[k] = json.loads(row[k]) if row[k] is not None else None
             out.append(row)
         return out

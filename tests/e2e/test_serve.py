@@ -69,9 +69,17 @@ def test_api_key_required_but_health_open(service, wordmark_png):
 def test_results_are_stored(client, store_path, dev_logos):
     from tracewise.store import ResultsStore
 
-    client.vectorize(dev_logos[7].png.read_bytes(), method="mapping")
-    rows = ResultsStore(store_path).rows()
-    assert rows and rows[-1]["method_used"] == "mapping" and len(rows[-1]["features"]) > 5
+    png = dev_logos[23].png.read_bytes()
+    first = client.vectorize(png, method="mapping")
+    again = client.vectorize(png, method="mapping")
+    assert not first.cached and again.cached and first.defaults_ssim is not None
+    rows = {r["request_id"]: r for r in ResultsStore(store_path).rows()}
+    row = rows[first.request_id]
+    assert row["method_requested"] == row["method_used"] == "mapping" and len(row["features"]) > 5
+    assert row["defaults_ssim"] == pytest.approx(first.defaults_ssim) and row["cached"] == 0
+    assert row["ssim"] == pytest.approx(first.ssim, abs=1e-6) and row["svg_bytes"] == first.svg_bytes
+    hit = rows[again.request_id]
+    assert hit["cached"] == 1 and hit["features"] == [] and hit["ssim"] == pytest.approx(first.ssim)
 
 
 @pytest.mark.parametrize(
@@ -144,3 +152,12 @@ def test_cli_through_the_server(service, dev_logos, capsys):
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["method"] == "mapping" and report["request_id"] and report["ssim"] > 0.9
+
+
+def test_cli_health_probe(service, capsys):
+    from tracewise.cli import main
+
+    assert main(["health", "--server", service]) == 0
+    assert capsys.readouterr().out.strip() == "SERVING"
+    assert main(["health", "--server", service, "--service", "nope"]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().err

@@ -66,3 +66,25 @@ def test_concurrent_writers_lose_no_row(tmp_path):
         t.join(60)
     assert all(p.exitcode == 0 for p in procs)
     assert ResultsStore(path).count() == 600
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    from tracewise.store import SCHEMA
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as c:  # a store written before the report's columns existed
+        c.executescript(SCHEMA)
+        c.execute(
+            "INSERT INTO results VALUES ('r1', 1.0, 'abc', '[1.0]', '{}', NULL, NULL, NULL, 'mapping',"
+            " 'null', 0.95, 1000, 0.05, '[]')"
+        )
+    store = ResultsStore(path)
+    store.append(dict(_row(2), cached=True, defaults_ssim=0.93, method_requested="auto"))
+    rows = {r["request_id"]: r for r in store.rows()}
+    assert rows["r1"]["cached"] == 0 and rows["r1"]["defaults_ssim"] is None
+    new = next(r for r in rows.values() if r["request_id"] != "r1")
+    assert new["cached"] == 1 and new["defaults_ssim"] == 0.93 and new["method_requested"] == "auto"
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 2

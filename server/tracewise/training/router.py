@@ -149,8 +149,8 @@ def examples_from_store(db: Path) -> tuple[list[dict], np.ndarray]:
 
     groups: dict[tuple[str, float], dict[str, dict]] = defaultdict(dict)
     for r in ResultsStore(db).rows():
-        if not r["image_sha256"] or r["fallback"]:
-            continue
+        if not r["image_sha256"] or r["fallback"] or r.get("cached") or not r["features"]:
+            continue  # a cache hit is a copy, not a new measurement
         budget = (r["options"] or {}).get("budget_s") or AUTO_BUDGET_S
         groups[(r["image_sha256"], float(budget))][r["method_used"]] = r
     examples, feats = [], []
