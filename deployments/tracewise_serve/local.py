@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "serve_config.yaml"
+PROXY_MAX_MESSAGE_BYTES = 24 * 1024 * 1024  # the ingress's 20 MiB image limit plus the options
 
 
 def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def start(
     os.environ.update(env)  # the embedded Ray's workers inherit them
     # Tracing must be in the environment before ray.init(): the gRPC proxy reads it at start.
     os.environ.update(tracing_env())
+    # The proxy's own message limit (Ray's default is 2 GiB): oversized requests get
+    # RESOURCE_EXHAUSTED at the door instead of travelling to the ingress first.
+    os.environ.setdefault("RAY_SERVE_GRPC_MAX_MESSAGE_SIZE", str(PROXY_MAX_MESSAGE_BYTES))
     info = ray.init(
         address=address,
         num_cpus=None if address else num_cpus,

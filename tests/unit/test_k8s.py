@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.support.kustomize import render
+from tracewise_serve.local import PROXY_MAX_MESSAGE_BYTES
 from tracewise_serve.metrics import exported_names
 from tracewise_serve.tracing import EXPORTER_PATH, tracing_env
 
@@ -179,6 +180,7 @@ def test_tracing_env_on_head_and_workers_reaches_the_collector(name, ratio):
     expected = tracing_env({"OTEL_EXPORTER_OTLP_ENDPOINT": env["OTEL_EXPORTER_OTLP_ENDPOINT"]})
     assert env["RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH"] == EXPORTER_PATH
     assert set(expected) <= set(env) and env["RAY_SERVE_TRACING_SAMPLING_RATIO"] == ratio
+    assert int(env["RAY_SERVE_GRPC_MAX_MESSAGE_SIZE"]) == PROXY_MAX_MESSAGE_BYTES
     host, port = re.fullmatch(r"http://([\w-]+):(\d+)", env["OTEL_EXPORTER_OTLP_ENDPOINT"]).groups()
     svc = find(docs, "Service", host)
     assert int(port) in [p["port"] for p in svc["spec"]["ports"]]
