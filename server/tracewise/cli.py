@@ -205,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray); --help for options")
     sub.add_parser("report", help="HTML analytics from the results store: --db results.db -o report.html")
+    sub.add_parser("backup", help="archive the results store and router models: -o FILE --db DB --models")
+    sub.add_parser(
+        "restore", help="restore a backup (every file's hash checked first): FILE --db DB --models"
+    )
 
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in PASSTHROUGH:  # their own parsers take every option that follows
@@ -256,7 +260,19 @@ def _report(rest: list[str]) -> int:
     return report_main(rest)
 
 
-PASSTHROUGH = {"serve": _serve, "bench": _bench, "report": _report}
+def _backup(rest: list[str]) -> int:
+    from .backup import main as backup_main
+
+    return backup_main(rest, "backup")
+
+
+def _restore(rest: list[str]) -> int:
+    from .backup import main as backup_main
+
+    return backup_main(rest, "restore")
+
+
+PASSTHROUGH = {"serve": _serve, "bench": _bench, "report": _report, "backup": _backup, "restore": _restore}
 
 if __name__ == "__main__":
     raise SystemExit(main())
