@@ -183,7 +183,7 @@ class Ingress:
             budget = min(budget, left)
         return budget
 
-    def _prepare(self, request: Any, md: dict[str, str]) -> tuple[Picture, Objective, str]:
+    async def _prepare(self, request: Any, md: dict[str, str]) -> tuple[Picture, Objective, str]:
         """Authorise, validate and decode; returns the picture, objective and requested method."""
         self._authorise(md)
         if not request.image:
@@ -194,7 +194,8 @@ class Ingress:
             raise ImageTooLarge(f"image is {len(request.image)} bytes; the limit is {MAX_REQUEST_BYTES}")
         requested = convert.method_from_pb(request.options.method)
         objective = convert.objective_from_pb(request.options)
-        picture = decode(request.image, self.max_pixels)
+        # decoding is CPU work: off the event loop, which keeps shedding load and answering health
+        picture = await asyncio.to_thread(decode, request.image, self.max_pixels)
         return picture, objective, requested
 
     def _load(self) -> dict[str, float]:
@@ -332,7 +333,11 @@ class Ingress:
             )
             current = CHEAPER[current]
             budget = max(0.05, min(budget, deadline - time.monotonic()))
-        raise _EngineError("UNAVAILABLE", "every method failed: " + "; ".join(f["reason"] for f in fallbacks))
+        reasons = "; ".join(f["reason"] for f in fallbacks)
+        if all(f["reason"].startswith("overloaded") for f in fallbacks):
+            # backpressure everywhere: say so (RESOURCE_EXHAUSTED), so clients back off and retry
+            raise Overloaded(f"every method is saturated, retry with backoff ({reasons})")
+        raise _EngineError("UNAVAILABLE", "every method failed: " + reasons)
 
     # --- RPCs --------------------------------------------------------------------------
     async def Vectorize(self, request: pb.VectorizeRequest, grpc_context: Any = None) -> pb.VectorizeResponse:
@@ -341,7 +346,7 @@ class Ingress:
         md = _metadata(grpc_context)
         requested, out, status = "unknown", None, "OK"
         try:
-            picture, objective, requested = self._prepare(request, md)
+            picture, objective, requested = await self._prepare(request, md)
             key = cache_key(request.image, options=request.options.SerializeToString(deterministic=True))
             hit = self.cache.get(key)
             self.metrics.inc("tracewise_cache", {"result": "miss" if hit is None else "hit"})
@@ -390,7 +395,7 @@ class Ingress:
         md = _metadata(grpc_context)
         requested, method, out, status = "unknown", "unknown", None, "OK"
         try:
-            picture, objective, requested = self._prepare(request, md)
+            picture, objective, requested = await self._prepare(request, md)
             method, decision = await self._decide(picture, objective, requested)
             budget = self._budget(objective, method, md, t0, decision is not None)
             gen = (
@@ -428,7 +433,7 @@ class Ingress:
         t0 = time.perf_counter()
         status = "OK"
         try:
-            picture, objective, _ = self._prepare(request, _metadata(grpc_context))
+            picture, objective, _ = await self._prepare(request, _metadata(grpc_context))
             decision = await asyncio.to_thread(engine.route, picture, objective, self._load())
             return pb.RouteResponse(
                 method=convert.METHOD_TO_PB[decision.method],

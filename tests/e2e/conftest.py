@@ -10,8 +10,11 @@ import pytest
 
 from tests.support.otlp import OTLPReceiver
 from tracewise_client import Client
+from tracewise_serve.local import load_config
 
 KEY = "test-key-two"
+_DEPLOYMENTS = load_config()["applications"][0]["deployments"]
+INGRESS_REPLICAS = next(d["num_replicas"] for d in _DEPLOYMENTS if d["name"] == "Ingress")
 
 
 def free_port() -> int:

@@ -1,0 +1,135 @@
+"""Fault benchmark: replica kills and a redeploy under steady load, through the SDK's retry policy.
+
+    python bench/faults.py [--rate 8] [--seconds 60] [--markdown out.md]
+
+Starts the real service (cache off) and sends an open-loop load of ``--rate`` requests/s for
+``--seconds`` (method ``mapping``; ``--auto-share`` of them ``auto``). During the run:
+- at 20% of the run, one ``method-mapping`` replica is killed (``ray.kill``; Serve restarts it,
+  the ingress falls back to a cheaper method meanwhile);
+- at 45%, the ingress (router) replica is killed;
+- at 70%, the whole app is redeployed with a new revision (every replica replaced, rolling).
+Reports the success rate (target >= 99%) and lost requests (must be 0), overall and around each fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from loadgen import free_port, machine, open_loop, summary
+
+from tracewise.dataset import logos
+
+
+def kill_replica(deployment: str) -> str:
+    import ray
+
+    # Serve names replica actors "SERVE_REPLICA::<app>#<deployment>#<id>" (no dashboard needed)
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if a["name"].startswith(f"SERVE_REPLICA::tracewise#{deployment}#"):
+            ray.kill(ray.get_actor(a["name"], namespace=a["namespace"]), no_restart=True)
+            return a["name"]
+    raise RuntimeError(f"no live replica of {deployment}")
+
+
+def redeploy(revision: str) -> None:
+    """A new revision of every deployment (a changed runtime_env forces new replicas)."""
+    from ray import serve
+
+    from tracewise_serve import local
+    from tracewise_serve.app import build_app
+
+    cfg = local.load_config()
+    app_cfg = cfg["applications"][0]
+    overrides = local.overrides(app_cfg)
+    for opts in overrides.values():
+        actor = dict(opts.get("ray_actor_options", {}))
+        actor["runtime_env"] = {"env_vars": {"TRACEWISE_REVISION": revision}}
+        opts["ray_actor_options"] = actor
+    serve.run(build_app(app_cfg.get("args"), overrides), name=app_cfg["name"], route_prefix="/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=float, default=8.0, help="requests/s (about half the measured capacity)")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--markdown", type=Path, default=None)
+    a = ap.parse_args(argv)
+    images = [lg.png.read_bytes() for lg in logos()]
+
+    from tracewise_serve import local
+
+    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
+    addresses = local.start(local.load_config(), grpc_port=free_port(), dashboard=False)
+    target = addresses["grpc"]
+    plan = [
+        (0.20 * a.seconds, "kill a method-mapping replica", lambda: kill_replica("method-mapping")),
+        (0.45 * a.seconds, "kill the ingress (router) replica", lambda: kill_replica("Ingress")),
+        (0.70 * a.seconds, "redeploy the app (new revision)", lambda: redeploy("2")),
+    ]
+    done: list[tuple[float, str, str]] = []
+
+    async def on_tick(elapsed: float) -> None:
+        while plan and elapsed >= plan[0][0]:
+            at, label, action = plan.pop(0)
+            t = time.monotonic()
+            detail = await asyncio.to_thread(action)
+            done.append((elapsed, label, f"{detail or 'done'} ({time.monotonic() - t:.1f} s)"))
+            print(f"  t={elapsed:5.1f} s  {label}: {done[-1][2]}", flush=True)
+
+    try:
+        from tracewise_client import Client
+
+        with Client(target, timeout=60) as c:
+            c.wait_ready(120)
+            for img in images[:6]:
+                c.vectorize(img, method="mapping")
+        t = time.monotonic()
+        outcomes = asyncio.run(
+            open_loop(target, images, "mapping", a.rate, a.seconds, a.timeout, on_tick=on_tick, sdk=True)
+        )
+        wall = time.monotonic() - t
+    finally:
+        local.stop()
+
+    s = summary(outcomes, wall)
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on {machine()}; open loop {a.rate:g} requests/s of "
+        f"`mapping` for {a.seconds:.0f} s through the SDK's retry policy, cache off.",
+        "",
+        "| window | requests | success | lost (no definite answer) | fallbacks | other statuses |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def window(label: str, lo: float, hi: float) -> None:
+        sel = [o for o in outcomes if lo <= o.started < hi]
+        w = summary(sel, max(hi - lo, 1e-9))
+        other = {k: v for k, v in w["codes"].items() if k != "OK"}
+        lines.append(
+            f"| {label} | {w['requests']} | {100 * w['ok_rate']:.2f}% | {w['lost']} | {w['fallbacks']} "
+            f"| {other or '-'} |"
+        )
+
+    window("whole run", 0.0, 1e9)
+    for at, label, _ in done:
+        window(f"{label}: t={at:.0f}..{at + 8:.0f} s", at, at + 8.0)
+    for code, detail in s["examples"].items():
+        took = sorted(o.seconds for o in outcomes if o.code == code)
+        lines.append(
+            f"\n{code} ({len(took)}, after {took[0]:.2f}..{took[-1]:.2f} s incl. retries): `{detail}`"
+        )
+    text = "\n".join(lines)
+    print(text)
+    if a.markdown:
+        a.markdown.parent.mkdir(parents=True, exist_ok=True)
+        a.markdown.write_text(text + "\n")
+    return 0 if s["lost"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The SDK against a real gRPC server on loopback (no Ray): retries, deadlines and metadata."""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+
+import grpc
+import pytest
+
+from tracewise_client import Client, TracewiseError
+from tracewise_client.v1 import vectorize_pb2 as pb
+from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
+
+
+class Flaky(pb_grpc.VectorizeServiceServicer):
+    """Fails the first ``failures`` calls with ``code``, then answers."""
+
+    def __init__(self, code: grpc.StatusCode, failures: int) -> None:
+        self.code = code
+        self.failures = failures
+        self.calls = 0
+        self.metadata: list[dict[str, str]] = []
+        self.lock = threading.Lock()
+
+    def Vectorize(self, request, context):  # noqa: N802
+        with self.lock:
+            self.calls += 1
+            self.metadata.append(dict(context.invocation_metadata()))
+            fail = self.calls <= self.failures
+        if fail:
+            context.abort(self.code, f"attempt {self.calls} refused")
+        return pb.VectorizeResponse(
+            svg="<svg/>", report=pb.Report(method_used=pb.METHOD_MAPPING, request_id="r")
+        )
+
+
+@pytest.fixture
+def server():
+    servers = []
+
+    def start(servicer) -> str:
+        s = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        pb_grpc.add_VectorizeServiceServicer_to_server(servicer, s)
+        port = s.add_insecure_port("127.0.0.1:0")
+        s.start()
+        servers.append(s)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for s in servers:
+        s.stop(0)
+
+
+@pytest.mark.parametrize(
+    "code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL]
+)
+def test_transient_failures_are_retried(server, code):
+    flaky = Flaky(code, failures=2)
+    with Client(server(flaky), api_key="k", timeout=20) as c:
+        r = c.vectorize(b"png-bytes", method="mapping")
+    assert r.method_used == "mapping" and flaky.calls == 3
+    assert all(md["authorization"] == "Bearer k" and "x-tracewise-timeout" in md for md in flaky.metadata)
+
+
+def test_invalid_argument_is_not_retried(server):
+    flaky = Flaky(grpc.StatusCode.INVALID_ARGUMENT, failures=5)
+    with Client(server(flaky), timeout=20) as c, pytest.raises(TracewiseError) as info:
+        c.vectorize(b"x")
+    assert info.value.code == "INVALID_ARGUMENT" and flaky.calls == 1
+
+
+def test_retries_give_up_after_five_attempts(server):
+    flaky = Flaky(grpc.StatusCode.UNAVAILABLE, failures=100)
+    with Client(server(flaky), timeout=30) as c, pytest.raises(TracewiseError) as info:
+        c.vectorize(b"x")
+    assert info.value.code == "UNAVAILABLE" and flaky.calls == 5
+
+
+def test_retries_stay_within_the_deadline(server):
+    import time
+
+    flaky = Flaky(grpc.StatusCode.RESOURCE_EXHAUSTED, failures=100)
+    t = time.monotonic()
+    with Client(server(flaky), timeout=1.0) as c, pytest.raises(TracewiseError) as info:
+        c.vectorize(b"x")
+    assert time.monotonic() - t < 1.5
+    assert info.value.code in ("RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED") and 1 <= flaky.calls <= 5
+    # every attempt was told how long it had left, never more than the whole call
+    assert all(float(md["x-tracewise-timeout"]) <= 1.0 for md in flaky.metadata)
+
+
+async def _async_vectorize(target):
+    from tracewise_client import AsyncClient
+
+    async with AsyncClient(target, timeout=20) as c:
+        return await c.vectorize(b"png", method="mapping")
+
+
+def test_async_client_retries_too(server):
+    import asyncio
+
+    flaky = Flaky(grpc.StatusCode.UNAVAILABLE, failures=2)
+    r = asyncio.run(_async_vectorize(server(flaky)))
+    assert r.method_used == "mapping" and flaky.calls == 3
