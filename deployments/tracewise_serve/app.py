@@ -283,7 +283,9 @@ class Ingress:
         self._inflight(method, +1)
         try:
             out = await asyncio.wait_for(response, timeout=budget + 2.0)
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError):
+            # the caller went away or the method overran: stop the replica's work too (it stops at
+            # its next evaluation boundary), not only our wait for it
             response.cancel()
             raise
         except BackPressureError as exc:
@@ -336,7 +338,7 @@ class Ingress:
         reasons = "; ".join(f["reason"] for f in fallbacks)
         if all(f["reason"].startswith("overloaded") for f in fallbacks):
             # backpressure everywhere: say so (RESOURCE_EXHAUSTED), so clients back off and retry
-            raise Overloaded(f"every method is saturated, retry with backoff ({reasons})")
+            raise Overloaded(f"every method is saturated ({reasons})")
         raise _EngineError("UNAVAILABLE", "every method failed: " + reasons)
 
     # --- RPCs --------------------------------------------------------------------------

@@ -94,13 +94,19 @@ class Evaluator:
     def parallelism(self) -> int:
         return 1 if self.pool is None else self.pool._max_workers  # noqa: SLF001
 
-    def map(self, params: Iterable[Params], timeout: float | None) -> Iterator[tuple[Params, str, Quality]]:
-        """Yield results as they finish; stop (cancelling the rest) when ``timeout`` runs out."""
+    def map(
+        self,
+        params: Iterable[Params],
+        timeout: float | None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[tuple[Params, str, Quality]]:
+        """Yield results as they finish; stop (cancelling the rest) when ``timeout`` runs out or
+        ``cancel`` is set, checked between evaluations: a cancelled request stops within one."""
         plist = list(params)
         if self.pool is None:
             end = None if timeout is None else time.monotonic() + timeout
             for p in plist:
-                if end is not None and time.monotonic() >= end:
+                if (end is not None and time.monotonic() >= end) or (cancel is not None and cancel.is_set()):
                     return
                 svg, q = evaluate_one(self.prepared, self.reference, p)
                 self.count += 1
@@ -110,6 +116,8 @@ class Evaluator:
         futures = {self.pool.submit(_worker_eval, self.prepared, self.reference.rgba, p): p for p in plist}
         try:
             for fut in cf.as_completed(futures, timeout=timeout):
+                if cancel is not None and cancel.is_set():
+                    return
                 p = futures[fut]
                 out = fut.result()
                 if isinstance(out, TracewiseError):

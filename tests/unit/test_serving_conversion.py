@@ -2,6 +2,8 @@
 
 import grpc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracewise.errors import InvalidParameter, all_error_types
 from tracewise.params import Params
@@ -65,3 +67,33 @@ def test_serving_errors_and_catch_all_hide_internals():
     assert to_status(DeadlineTooShort("no time"), "r")[0] == grpc.StatusCode.DEADLINE_EXCEEDED
     code, message = to_status(RuntimeError("/secret/path at 10.0.0.1"), "rid42")
     assert code == grpc.StatusCode.INTERNAL and message == "internal error (request rid42)"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    method=st.integers(-5, 2**31 - 1),
+    style=st.integers(-5, 2**31 - 1),
+    max_svg_bytes=st.none() | st.integers(0, 2**64 - 1),
+    target_ssim=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    budget=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_request_validation_fuzz(method, style, max_svg_bytes, target_ssim, budget):
+    """Any Options a client can send either converts or maps to INVALID_ARGUMENT / OUT_OF_RANGE."""
+    opts = pb.Options(method=method, style=style)
+    if max_svg_bytes is not None:
+        opts.max_svg_bytes = max_svg_bytes
+    if target_ssim is not None:
+        opts.target_ssim = target_ssim
+    if budget is not None:
+        opts.budget_seconds = budget
+    try:
+        convert.method_from_pb(opts.method)
+        objective = convert.objective_from_pb(opts)
+    except Exception as exc:  # noqa: BLE001 - what matters is the status it maps to
+        code, message = to_status(exc, "r")
+        assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE), (exc, message)
+        assert message and "internal" not in message
+        return
+    assert objective.style in ("spline", "polygon", "pixel")
+    assert objective.budget_s is None or 0 < objective.budget_s < 1e6
+    assert objective.target_ssim is None or 0 <= objective.target_ssim <= 1

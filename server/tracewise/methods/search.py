@@ -64,7 +64,7 @@ class SearchState:
             return False
         before = self.evaluator.count
         with span("tracewise.evaluate", stage=label, batch=len(fresh)) as s:
-            for p, svg, q in self.evaluator.map(fresh, timeout=timeout):
+            for p, svg, q in self.evaluator.map(fresh, timeout=timeout, cancel=self.job.cancel):
                 improved |= self.offer(Candidate(p, svg, q, label))
             annotate(
                 s,

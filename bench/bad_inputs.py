@@ -1,0 +1,149 @@
+"""Bad-input benchmark: the corpus and random mutations of real logos through the real service,
+then coverage-guided fuzzing of the decoder with atheris.
+
+    python bench/bad_inputs.py [--mutations 400] [--atheris-seconds 60] [--markdown out.md]
+
+Reports inputs tried, outcomes by status, INTERNAL/UNKNOWN answers (must be 0), messages that leak
+internals (must be 0), whether the service stayed healthy and its replicas were not restarted
+(crashes, must be 0), and atheris's run count and crashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from loadgen import free_port, machine
+
+from tracewise.dataset import logos
+from tracewise_client.v1 import vectorize_pb2 as pb
+from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.support.corpus import cases, mutations  # noqa: E402
+
+LEAKS = re.compile(r"Traceback|File \"|\.py\b|/home/|/tmp/|site-packages|\b\d{1,3}(\.\d{1,3}){3}\b")
+
+
+def replica_names() -> set[str]:
+    import ray
+
+    return {
+        a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if "SERVE_REPLICA" in a["name"]
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mutations", type=int, default=400)
+    ap.add_argument("--atheris-seconds", type=int, default=60)
+    ap.add_argument("--markdown", type=Path, default=None)
+    a = ap.parse_args(argv)
+    seeds = [lg.png.read_bytes() for lg in logos()[::8]]
+
+    from tracewise_serve import local
+
+    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
+    addresses = local.start(local.load_config(), grpc_port=free_port(), dashboard=False)
+    results: dict[str, Counter] = {"corpus": Counter(), "mutations": Counter()}
+    leaks: list[str] = []
+    mismatched: list[str] = []
+    options = [("grpc.max_send_message_length", 64 << 20)]
+    try:
+        with grpc.insecure_channel(addresses["grpc"], options=options) as ch:
+            stub = pb_grpc.VectorizeServiceStub(ch)
+            health = health_pb2_grpc.HealthStub(ch)
+            before = replica_names()
+
+            def send(image: bytes, opts: dict, timeout: float | None) -> tuple[str, str]:
+                md = [("x-tracewise-timeout", f"{timeout:.3f}")] if timeout else []
+                req = pb.VectorizeRequest(image=image, options=pb.Options(**opts))
+                try:
+                    stub.Vectorize(req, timeout=60, metadata=md)
+                    return "OK", ""
+                except grpc.RpcError as exc:
+                    return exc.code().name, exc.details() or ""
+
+            for case in cases():
+                code, details = send(case.image, {"method": pb.METHOD_DEFAULT, **case.options}, case.timeout)
+                results["corpus"][code] += 1
+                if code not in case.expect or case.word.lower() not in details.lower():
+                    mismatched.append(f"{case.name}: {code} {details}")
+                if LEAKS.search(details):
+                    leaks.append(details)
+            t = time.monotonic()
+            for data in mutations(seeds, a.mutations, seed=1):
+                code, details = send(data, {"method": pb.METHOD_DEFAULT}, None)
+                results["mutations"][code] += 1
+                if LEAKS.search(details):
+                    leaks.append(details)
+            mutation_s = time.monotonic() - t
+            healthy = health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == 1
+            restarted = len(before - replica_names())
+    finally:
+        local.stop()
+
+    fuzz_line = "atheris: skipped"
+    if a.atheris_seconds > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, s in enumerate(seeds[:10]):
+                Path(tmp, f"seed{i}.png").write_bytes(s)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "fuzz_decode.py"),
+                    f"-max_total_time={a.atheris_seconds}",
+                    "-rss_limit_mb=4096",
+                    tmp,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+            )
+            runs = re.findall(r"Done (\d+) runs in (\d+) second", proc.stderr)
+            crashed = proc.returncode != 0
+            fuzz_line = (
+                f"atheris on `decode` and `Objective`: {runs[-1][0] if runs else '?'} inputs in "
+                f"{runs[-1][1] if runs else '?'} s, crashes: {1 if crashed else 0}"
+            )
+            if crashed:
+                fuzz_line += "\n\n```\n" + proc.stderr[-2000:] + "\n```"
+
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on {machine()}.",
+        "",
+        "| set | inputs | outcomes by status | INTERNAL/UNKNOWN |",
+        "|---|---|---|---|",
+    ]
+    for name, counts in results.items():
+        bad = counts["INTERNAL"] + counts["UNKNOWN"]
+        lines.append(f"| {name} | {sum(counts.values())} | {dict(sorted(counts.items()))} | {bad} |")
+    lines += [
+        "",
+        f"Mutations: {a.mutations} in {mutation_s:.1f} s. Corpus cases not answered as expected: "
+        f"{len(mismatched)}. Messages leaking internals: {len(leaks)}. Service healthy afterwards: "
+        f"{healthy}; replicas restarted (crashes): {restarted}.",
+        "",
+        fuzz_line,
+    ]
+    lines += [f"- mismatch: {m}" for m in mismatched] + [f"- leak: {x}" for x in leaks[:5]]
+    text = "\n".join(lines)
+    print(text)
+    if a.markdown:
+        a.markdown.parent.mkdir(parents=True, exist_ok=True)
+        a.markdown.write_text(text + "\n")
+    return 0 if not (mismatched or leaks or restarted or not healthy) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
