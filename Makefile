@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint bench train serve protos k8s
+.PHONY: install test lint bench bench-reliability train serve protos k8s lock audit
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,21 @@ protos: install node_modules/.bin/buf
 # serveConfigV2 in k8s/base/rayservice.yaml is deployments/serve_config.yaml, copied
 k8s: install
 	$(PY) scripts/sync_k8s.py
+
+# bad inputs + atheris, cancellation, replica faults, overload (about 12 minutes on 2 cores)
+bench-reliability: install
+	$(PY) -m pip install -q -e '.[tools]'
+	$(PY) bench/bad_inputs.py --markdown bench/out/bad_inputs.md
+	$(PY) bench/cancel.py --markdown bench/out/cancel.md
+	$(PY) bench/faults.py --markdown bench/out/faults.md
+	$(PY) bench/overload.py --markdown bench/out/overload.md
+
+# the exact versions a working install resolved to, for auditing and reproducing
+lock: install
+	$(PY) -m pip freeze --exclude-editable | grep -v -i '^tracewise' > requirements.lock
+
+# strict: fails when any locked package could not be checked (no silent pass when the
+# vulnerability service is unreachable, as it is from the build machines)
+audit: install
+	$(PY) -m pip install -q -e '.[tools]'
+	$(PY) -m pip_audit -r requirements.lock --no-deps --disable-pip --strict --progress-spinner off

@@ -6,7 +6,9 @@ method that fits the budget (all at the default byte cap). The runs come from th
 benchmark (``bench/quality.py`` writes every method's result per logo, each from models trained
 on the other fold), stored as ``data/router_table.csv``:
 
-    python -m tracewise.training.router --from-bench bench/out/quality_rows.json   # rebuild the table
+    tracewise bench --methods search --search-budget 1 --json bench/out/quality_rows_1s.json
+    python -m tracewise.training.router --from-bench bench/out/quality_rows.json \
+        --search-1s bench/out/quality_rows_1s.json                                 # rebuild the table
     python -m tracewise.training.router                                            # train + export
 
 Reports, with two-fold cross-validation by logo: accuracy, confusion matrix, mean regret (SSIM
@@ -33,17 +35,26 @@ from ..router import REQUEST_FEATURE_NAMES, ROUTED, request_features
 from .export import write_model
 
 TOLERANCE = 0.002
-# Which methods a budget lets run, as measured in the benchmark (search 5 s, regional 30 s).
-SCENARIOS = {5.0: ("mapping", "search"), 30.0: ("mapping", "search", "regional")}
+# Which methods a budget lets run, as measured in the benchmark: at 1 s search runs for 1 s (a
+# second benchmark run, --search-budget 1), at 5 s for its own 5 s, at 30 s regional joins.
+SCENARIOS = {
+    1.0: ("mapping", "search@1"),
+    5.0: ("mapping", "search"),
+    30.0: ("mapping", "search", "regional"),
+}
 SEED = 5
 TABLE = Path("data/router_table.csv")
 
 
-def table_from_bench(rows_json: Path, out: Path = TABLE) -> int:
-    rows = json.loads(rows_json.read_text())["rows"]
+def table_from_bench(rows_json: Path, out: Path = TABLE, search_1s: Path | None = None) -> int:
+    """The runs table from the quality benchmark's rows (and a 1 s search run, when given)."""
     by_logo: dict[str, dict[str, dict]] = defaultdict(dict)
-    for r in rows:
+    for r in json.loads(rows_json.read_text())["rows"]:
         by_logo[r["logo"]][r["method"]] = r
+    if search_1s is not None:
+        for r in json.loads(search_1s.read_text())["rows"]:
+            if r["method"] == "search":
+                by_logo[r["logo"]]["search@1"] = r
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["logo", "budget_s", "method", "ssim", "bytes", "seconds"])
@@ -54,7 +65,8 @@ def table_from_bench(rows_json: Path, out: Path = TABLE) -> int:
                     continue
                 for m in allowed:
                     r = methods[m]
-                    w.writerow([logo, budget, m, f"{r['ssim']:.6f}", r["bytes"], f"{r['seconds']:.4f}"])
+                    name = m.split("@")[0]
+                    w.writerow([logo, budget, name, f"{r['ssim']:.6f}", r["bytes"], f"{r['seconds']:.4f}"])
                     n += 1
     return n
 
@@ -126,6 +138,14 @@ def cross_validate(examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.
         "always_costliest_seconds": costliest,
         "compute_saved": 1.0 - spent / costliest if costliest else 0.0,
         "label_counts": {m: int((y == m).sum()) for m in labels},
+        "accuracy_by_budget": {
+            str(b): float(np.mean([p == t for e, p, t in zip(examples, pred, y) if e["budget_s"] == b]))
+            for b in sorted({e["budget_s"] for e in examples})
+        },
+        "regret_by_budget": {
+            str(b): float(np.mean([r for e, r in zip(examples, regret) if e["budget_s"] == b]))
+            for b in sorted({e["budget_s"] for e in examples})
+        },
     }
 
 
@@ -228,10 +248,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--from-bench", type=Path, default=None, help="rebuild the table from quality_rows.json")
+    ap.add_argument(
+        "--search-1s", type=Path, default=None, help="with --from-bench: rows of a 1 s search run"
+    )
     ap.add_argument("--out", type=Path, default=Path("server/tracewise/models"))
     a = ap.parse_args(argv)
     if a.from_bench:
-        print(f"{table_from_bench(a.from_bench, a.table)} runs -> {a.table}")
+        print(f"{table_from_bench(a.from_bench, a.table, a.search_1s)} runs -> {a.table}")
     examples = labelled(load_table(a.table))
     x, y, fold = design(examples)
     cv = cross_validate(examples, x, y, fold)
