@@ -50,7 +50,10 @@ TIMEOUT_KEY = "x-tracewise-timeout"
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 # Time kept back from the client's deadline for the trip back (at least this, or 10%).
 DEADLINE_MARGIN_S = 0.15
-SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long
+SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long (router load)
+# A request for a method whose whole fallback chain pushed back within this window is refused at
+# once, before decoding: under sustained overload, shedding costs nothing and answers fast.
+FAST_SHED_S = 0.25
 CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
 # Fraction of requests that also measure VTracer's defaults (~10 ms at 256 px) so the report and
@@ -151,6 +154,7 @@ class Ingress:
         self.keys = _api_keys()
         self.cache: LRUCache[bytes] = LRUCache()
         self.saturated_until: dict[str, float] = {}
+        self.backpressure_at: dict[str, float] = {}
         db = os.environ.get("TRACEWISE_RESULTS_DB")
         self.store = ResultsStore(db) if db else None
         self.metrics = Metrics()
@@ -194,9 +198,21 @@ class Ingress:
             raise ImageTooLarge(f"image is {len(request.image)} bytes; the limit is {MAX_REQUEST_BYTES}")
         requested = convert.method_from_pb(request.options.method)
         objective = convert.objective_from_pb(request.options)
+        if requested != "auto" and self._chain_saturated(requested):
+            raise Overloaded(f"{requested} and every cheaper method are saturated")
         # decoding is CPU work: off the event loop, which keeps shedding load and answering health
         picture = await asyncio.to_thread(decode, request.image, self.max_pixels)
         return picture, objective, requested
+
+    def _chain_saturated(self, method: str) -> bool:
+        """True when ``method`` and each cheaper fallback pushed back within ``FAST_SHED_S``."""
+        now = time.monotonic()
+        current: str | None = method
+        while current is not None:
+            if now - self.backpressure_at.get(current, -1e9) > FAST_SHED_S:
+                return False
+            current = CHEAPER[current]
+        return True
 
     def _load(self) -> dict[str, float]:
         """Load per method as the router sees it: 1.0 within a few seconds of backpressure."""
@@ -289,6 +305,7 @@ class Ingress:
             response.cancel()
             raise
         except BackPressureError as exc:
+            self.backpressure_at[method] = time.monotonic()
             self.saturated_until[method] = time.monotonic() + SATURATION_MEMORY_S
             raise Overloaded(f"{method} is saturated") from exc
         finally:

@@ -235,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(f"{m}={d['ssim']:.4f}/{d['bytes']}" for m, d in done.items()),
                 flush=True,
             )
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    raw = [{k: v for k, v in r.items() if k != "svg"} for r in rows]
+    a.json.write_text(json.dumps({"rows": raw}, indent=1))  # first: hours of runs survive any later bug
+    if "default" not in methods:
+        print("(no summary: it compares against the default method; add it to --methods)")
+        return 0
     summary = summarise(rows, methods)
     header = (
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, {len(chosen)} logos, "
@@ -243,12 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     md = markdown(summary, header)
     print(md)
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(
-        json.dumps(
-            {"summary": summary, "rows": [{k: v for k, v in r.items() if k != "svg"} for r in rows]}, indent=1
-        )
-    )
+    a.json.write_text(json.dumps({"summary": summary, "rows": raw}, indent=1))
     if a.markdown:
         a.markdown.write_text(md + "\n")
     if a.sheet:

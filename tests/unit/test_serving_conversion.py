@@ -97,3 +97,19 @@ def test_request_validation_fuzz(method, style, max_svg_bytes, target_ssim, budg
     assert objective.style in ("spline", "polygon", "pixel")
     assert objective.budget_s is None or 0 < objective.budget_s < 1e6
     assert objective.target_ssim is None or 0 <= objective.target_ssim <= 1
+
+
+def test_fast_shedding_needs_the_whole_fallback_chain_saturated():
+    import time
+    from types import SimpleNamespace
+
+    from tracewise_serve.app import FAST_SHED_S, Ingress
+
+    check = Ingress.func_or_class._chain_saturated
+    now = time.monotonic()
+    fake = SimpleNamespace(backpressure_at={"mapping": now})
+    assert not check(fake, "mapping")  # default can still take it
+    fake.backpressure_at["default"] = now
+    assert check(fake, "mapping") and check(fake, "default") and not check(fake, "search")
+    fake.backpressure_at["default"] = now - 2 * FAST_SHED_S  # pushed back, but not recently
+    assert not check(fake, "mapping")

@@ -6,7 +6,7 @@ method that fits the budget (all at the default byte cap). The runs come from th
 benchmark (``bench/quality.py`` writes every method's result per logo, each from models trained
 on the other fold), stored as ``data/router_table.csv``:
 
-    tracewise bench --methods search --search-budget 1 --json bench/out/quality_rows_1s.json
+    tracewise bench --methods default,search --search-budget 1 --json bench/out/quality_rows_1s.json
     python -m tracewise.training.router --from-bench bench/out/quality_rows.json \
         --search-1s bench/out/quality_rows_1s.json                                 # rebuild the table
     python -m tracewise.training.router                                            # train + export
