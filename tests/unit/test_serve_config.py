@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
@@ -33,3 +34,14 @@ def test_every_deployment_is_configured_and_fits_two_cores():
     assert total <= 2.0 + 1e-9
     servicers = cfg["grpc_options"]["grpc_servicer_functions"]
     assert any("add_HealthServicer_to_server" in s for s in servicers)
+
+
+def test_inflight_limits_are_per_method_and_validated():
+    from tracewise_serve.app import build_app
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    limits = cfg["applications"][0]["args"]["inflight_limits"]
+    assert set(limits) <= set(METHOD_NAMES) and all(int(v) >= 1 for v in limits.values())
+    build_app(cfg["applications"][0]["args"])
+    with pytest.raises(ValueError, match="unknown methods"):
+        build_app({"inflight_limits": {"mapping": 4, "magic": 2}})
