@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--concurrency", default="1,4,8")
     ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument(
+        "--tracing",
+        action="store_true",
+        help="trace every request (sampling 1.0) into an OTLP/gRPC receiver on loopback, to compare",
+    )
     a = ap.parse_args(argv)
     images = [lg.png.read_bytes() for lg in logos()]
     n = a.requests
@@ -77,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
     # Measure the method path, not the result cache: every request must do the work.
     os.environ["TRACEWISE_CACHE_SIZE"] = "0"
+    receiver = None
+    if a.tracing:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.support.otlp import OTLPReceiver
+
+        receiver = OTLPReceiver().__enter__()
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}"
+        os.environ["TRACEWISE_TRACE_SAMPLING"] = "1.0"
     port = _free_port()
     addresses = local.start(local.load_config(), grpc_port=port, dashboard=False)
     try:
@@ -107,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((conc, len(lat) / wall, pct(lat, 50), pct(lat, 99), errors))
     finally:
         local.stop()
+        if receiver is not None:
+            receiver.__exit__()
 
     machine = f"{platform.node()} {platform.machine()} {__import__('os').cpu_count()} cpus"
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine}; {n} requests per step, 256 px dev logos.",
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine}; {n} requests per step, 256 px dev logos"
+        + (f"; tracing on, {len(receiver.spans)} spans received." if receiver else "; tracing off."),
         "",
         "| path | p50 ms | p99 ms | mean ms |",
         "|---|---|---|---|",
