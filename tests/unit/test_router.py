@@ -67,3 +67,19 @@ def test_logo_type_is_reported(dev_logos):
     r = default_router()
     kinds = {r.decide(lg.picture().rgba, 5.0).logo_type for lg in dev_logos[::4]}
     assert kinds <= {"simple", "text", "gradient", "complex"} and len(kinds) >= 3
+
+
+def test_augmented_runs_bring_their_own_features_and_keep_the_source_fold():
+    import numpy as np
+
+    from tracewise.dataset import logos
+    from tracewise.features import N_FEATURES
+
+    examples = training.labelled(training.load_all())
+    aug = [e for e in examples if e["aug"] != "orig"]
+    assert len(aug) >= 200 and {e["budget_s"] for e in aug} == {1.0}
+    assert all(len(e["features"]) == N_FEATURES for e in aug)
+    x, _, fold = training.design(aug[:6])
+    assert np.allclose(x[:, :N_FEATURES], [e["features"] for e in aug[:6]], atol=1e-5)
+    folds = {lg.name: lg.fold for lg in logos()}
+    assert list(fold) == [folds[e["logo"]] for e in aug[:6]]

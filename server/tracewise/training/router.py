@@ -44,6 +44,7 @@ SCENARIOS = {
 }
 SEED = 5
 TABLE = Path("data/router_table.csv")
+AUG_TABLE = Path("data/router_table_aug.csv")  # python -m tracewise.training.router_augment
 
 
 def table_from_bench(rows_json: Path, out: Path = TABLE, search_1s: Path | None = None) -> int:
@@ -77,38 +78,54 @@ def load_table(path: Path = TABLE) -> list[dict]:
 
 
 def labelled(rows: list[dict]) -> list[dict]:
-    """One example per (logo, budget): label, and what each choice would have cost."""
-    groups: dict[tuple[str, float], dict[str, dict]] = defaultdict(dict)
+    """One example per (logo, augmentation, budget): label, and what each choice would have cost."""
+    groups: dict[tuple[str, str, float], dict[str, dict]] = defaultdict(dict)
     for r in rows:
-        groups[(r["logo"], float(r["budget_s"]))][r["method"]] = r
+        groups[(r["logo"], r.get("aug") or "orig", float(r["budget_s"]))][r["method"]] = r
     out = []
-    for (logo, budget), methods in sorted(groups.items()):
+    for (logo, aug, budget), methods in sorted(groups.items()):
         best = max(float(r["ssim"]) for r in methods.values())
         label = next(m for m in ROUTED if m in methods and float(methods[m]["ssim"]) >= best - TOLERANCE)
-        out.append(
-            {
-                "logo": logo,
-                "budget_s": budget,
-                "label": label,
-                "ssim": {m: float(r["ssim"]) for m, r in methods.items()},
-                "seconds": {m: float(r["seconds"]) for m, r in methods.items()},
-            }
-        )
+        example = {
+            "logo": logo,
+            "aug": aug,
+            "budget_s": budget,
+            "label": label,
+            "ssim": {m: float(r["ssim"]) for m, r in methods.items()},
+            "seconds": {m: float(r["seconds"]) for m, r in methods.items()},
+        }
+        stored = next(iter(methods.values())).get("features")
+        if stored:
+            example["features"] = json.loads(stored)
+        out.append(example)
     return out
 
 
 def design(examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features (the augmented picture's when stored), labels, and the source logo's fold."""
     by_name = {lg.name: lg for lg in logos()}
     cache: dict[str, np.ndarray] = {}
     x, y, fold = [], [], []
     for e in examples:
         lg = by_name[e["logo"]]
-        if lg.name not in cache:
-            cache[lg.name] = features(lg.picture().rgba)
-        x.append(np.concatenate([cache[lg.name], request_features(e["budget_s"])]))
+        if "features" in e:
+            f = np.asarray(e["features"], np.float32)
+        else:
+            if lg.name not in cache:
+                cache[lg.name] = features(lg.picture().rgba)
+            f = cache[lg.name]
+        x.append(np.concatenate([f, request_features(e["budget_s"])]))
         y.append(e["label"])
         fold.append(lg.fold)
     return np.array(x, np.float32), np.array(y), np.array(fold)
+
+
+def load_all(table: Path = TABLE, augmented: Path | None = AUG_TABLE) -> list[dict]:
+    """The shipped runs plus, when present, the augmented ones."""
+    rows = load_table(table)
+    if augmented is not None and augmented.exists():
+        rows += load_table(augmented)
+    return rows
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
@@ -138,6 +155,9 @@ def cross_validate(examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.
         "always_costliest_seconds": costliest,
         "compute_saved": 1.0 - spent / costliest if costliest else 0.0,
         "label_counts": {m: int((y == m).sum()) for m in labels},
+        "accuracy_originals": float(
+            np.mean([p == t for e, p, t in zip(examples, pred, y) if e.get("aug", "orig") == "orig"])
+        ),
         "accuracy_by_budget": {
             str(b): float(np.mean([p == t for e, p, t in zip(examples, pred, y) if e["budget_s"] == b]))
             for b in sorted({e["budget_s"] for e in examples})
@@ -213,7 +233,7 @@ def retrain(db: Path, table: Path, out: Path) -> bool:
     """Train from the shipped table plus the store; replace the model only if it is no worse."""
     from ..router import OnnxClassifier
 
-    shipped = labelled(load_table(table))
+    shipped = labelled(load_all(table, table.with_name(AUG_TABLE.name)))
     x1, y1, f1 = design(shipped)
     served, x2 = examples_from_store(db)
     y2 = np.array([e["label"] for e in served])
@@ -251,15 +271,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--search-1s", type=Path, default=None, help="with --from-bench: rows of a 1 s search run"
     )
+    ap.add_argument("--augmented", type=Path, default=AUG_TABLE, help="extra runs on augmented logos")
     ap.add_argument("--out", type=Path, default=Path("server/tracewise/models"))
     a = ap.parse_args(argv)
     if a.from_bench:
         print(f"{table_from_bench(a.from_bench, a.table, a.search_1s)} runs -> {a.table}")
-    examples = labelled(load_table(a.table))
+    examples = labelled(load_all(a.table, a.augmented))
     x, y, fold = design(examples)
     cv = cross_validate(examples, x, y, fold)
     print(json.dumps(cv, indent=1))
-    digest = hashlib.sha256(a.table.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(
+        a.table.read_bytes() + (a.augmented.read_bytes() if a.augmented and a.augmented.exists() else b"")
+    ).hexdigest()[:16]
     path = export(fit(x, y), a.out, {"table_sha256": digest, "cv": cv})
     print(f"wrote {path}")
 
