@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2
 from opentelemetry import trace
 from ray import serve
@@ -259,10 +260,15 @@ class Ingress:
 
         assert self.store is not None
         cached = bool(out.get("cached"))
+        logo_type = out.get("logo_type") or None
         if cached or picture is None:
             feats: list[float] = []
         else:  # routed requests reuse the router's features instead of computing them again
             feats = decision.features if decision else features(picture.rgba).tolist()
+            if logo_type is None:  # every stored row carries its logo type (the report groups by it)
+                from tracewise.router import default_router
+
+                logo_type = default_router().logo_type(picture.rgba, np.asarray(feats, np.float32))
         self.store.append(
             {
                 "request_id": rid,
@@ -276,7 +282,7 @@ class Ingress:
                 },
                 "decision": decision.method if decision else None,
                 "confidence": out.get("confidence"),
-                "logo_type": out.get("logo_type") or None,
+                "logo_type": logo_type,
                 "method_requested": requested,
                 "method_used": out["method"],
                 "params": out.get("params"),

@@ -91,3 +91,55 @@ def features(rgba: np.ndarray) -> np.ndarray:
         ],
         dtype=np.float32,
     )
+
+
+# Extra features for the logo-type classifier only (the mapping model and router keep the 14
+# above). Measured on the opaque pixels, between 4-connected neighbours (max channel step):
+LOGOTYPE_EXTRA_NAMES = (
+    "ramp_fraction",  # neighbour steps of 1..6: smooth colour ramps (gradients)
+    "step_fraction",  # steps of 7..40: soft edges, anti-aliasing, shading
+    "flat_fraction",  # no step: flat fills (simple logos, text)
+    "log_colours_90",  # log2 of the 5-bit colours that cover 90% of the opaque pixels
+    "log_colours_99",  # ... 99%
+    "log_colours_all",  # log2(1 + all 5-bit colours present)
+    "luminance_spread",  # standard deviation of luminance / 128
+)
+LOGOTYPE_FEATURE_NAMES = FEATURE_NAMES + LOGOTYPE_EXTRA_NAMES
+
+
+def logotype_extra(rgba: np.ndarray) -> np.ndarray:
+    """The extra logo-type features (~2 ms at 256 px): what tells a gradient logo from the rest."""
+    opaque = rgba[:, :, 3] >= 128
+    rgb = rgba[:, :, :3].astype(np.int16)
+    planes = np.ascontiguousarray(np.moveaxis(rgba[:, :, :3], 2, 0)).astype(np.int16)  # 20x faster
+    sx = np.abs(planes[:, :, 1:] - planes[:, :, :-1])  # than diff + max over the colour axis
+    sy = np.abs(planes[:, 1:, :] - planes[:, :-1, :])
+    dx = np.maximum(np.maximum(sx[0], sx[1]), sx[2])[opaque[:, 1:] & opaque[:, :-1]]
+    dy = np.maximum(np.maximum(sy[0], sy[1]), sy[2])[opaque[1:, :] & opaque[:-1, :]]
+    steps = np.concatenate([dx, dy]) if dx.size + dy.size else np.zeros(1, np.int16)
+    q = rgba[:, :, :3][opaque] >> 3
+    if q.size == 0:
+        return np.zeros(len(LOGOTYPE_EXTRA_NAMES), np.float32)
+    codes = (q[:, 0].astype(np.int32) << 10) | (q[:, 1].astype(np.int32) << 5) | q[:, 2]
+    counts = np.bincount(codes, minlength=1 << 15)
+    counts = np.sort(counts[counts > 0])[::-1]
+    cum = np.cumsum(counts) / counts.sum()
+    lum = 0.299 * rgb[..., 0][opaque] + 0.587 * rgb[..., 1][opaque] + 0.114 * rgb[..., 2][opaque]
+    return np.array(
+        [
+            float(((steps > 0) & (steps <= 6)).mean()),
+            float(((steps > 6) & (steps <= 40)).mean()),
+            float((steps == 0).mean()),
+            float(np.log2(np.searchsorted(cum, 0.9) + 1)),
+            float(np.log2(np.searchsorted(cum, 0.99) + 1)),
+            float(np.log2(len(counts) + 1)),
+            float(lum.std() / 128.0),
+        ],
+        np.float32,
+    )
+
+
+def logotype_features(rgba: np.ndarray, feats: np.ndarray | None = None) -> np.ndarray:
+    """The logo-type classifier's input: the 14 features (reused when given) plus the extras."""
+    base = features(rgba) if feats is None else np.asarray(feats, np.float32)
+    return np.concatenate([base, logotype_extra(rgba)]).astype(np.float32)

@@ -33,22 +33,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def logo_types(rows: list[dict[str, Any]]) -> list[str]:
-    """The logo type of each row: the router's when it routed, else the classifier on its features."""
-    out: list[str] = []
-    classifier = None
-    for r in rows:
-        if r.get("logo_type"):
-            out.append(r["logo_type"])
-        elif r.get("features"):
-            if classifier is None:
-                from .router import default_router
-
-                classifier = default_router().logotype
-            p = classifier.proba(np.asarray(r["features"], np.float32))
-            out.append(classifier.labels[int(np.argmax(p))])
-        else:
-            out.append("unknown")
-    return out
+    """The logo type of each row, as the service stored it ("unknown" for rows without one)."""
+    return [r.get("logo_type") or "unknown" for r in rows]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

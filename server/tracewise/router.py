@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Unavailable
-from .features import FEATURE_NAMES, features
+from .features import FEATURE_NAMES, LOGOTYPE_FEATURE_NAMES, features, logotype_features
 
 ROUTED = ("mapping", "search", "regional")  # cheapest first
 MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
@@ -96,6 +96,13 @@ class Router:
         self.logotype = OnnxClassifier(logotype_path or _model_path("logotype.onnx"))
         if tuple(self.model.meta["feature_names"]) != FEATURE_NAMES + REQUEST_FEATURE_NAMES:
             raise Unavailable("router model was trained on other features; retrain it")
+        if tuple(self.logotype.meta["feature_names"]) != LOGOTYPE_FEATURE_NAMES:
+            raise Unavailable("logo-type model was trained on other features; retrain it")
+
+    def logo_type(self, rgba: np.ndarray, feats: np.ndarray | None = None) -> str:
+        """simple / text / gradient / complex (``feats``: the 14 image features, if computed)."""
+        p = self.logotype.proba(logotype_features(rgba, feats))
+        return self.logotype.labels[int(np.argmax(p))]
 
     def decide(
         self,
@@ -106,7 +113,7 @@ class Router:
     ) -> Decision:
         t = time.perf_counter()
         f = features(rgba) if feats is None else feats
-        kind = self.logotype.labels[int(np.argmax(self.logotype.proba(f)))]
+        kind = self.logo_type(rgba, f)
         x = np.concatenate([f, np.asarray(request_features(budget_s), np.float32)])
         raw = dict(zip(self.model.labels, self.model.proba(x)))
         eligible = [m for m in ROUTED if budget_s >= MIN_BUDGET_S[m]]

@@ -79,6 +79,7 @@ def test_results_are_stored(client, store_path, dev_logos):
     row = rows[first.request_id]
     assert row["method_requested"] == row["method_used"] == "mapping" and len(row["features"]) > 5
     assert row["defaults_ssim"] == pytest.approx(first.defaults_ssim) and row["cached"] == 0
+    assert row["logo_type"] in ("simple", "text", "gradient", "complex")  # stored even when not routed
     assert row["ssim"] == pytest.approx(first.ssim, abs=1e-6) and row["svg_bytes"] == first.svg_bytes
     hit = rows[again.request_id]
     assert hit["cached"] == 1 and hit["features"] == [] and hit["ssim"] == pytest.approx(first.ssim)

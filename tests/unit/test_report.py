@@ -40,7 +40,7 @@ def _rows(dev_logos):
                 "degraded": i == 5,
             }
         )
-    # ten cache hits and one request whose logo type the report must classify from features
+    # ten cache hits and one row from an old store without a logo type
     for i in range(10):
         rows.append(dict(rows[i], request_id=f"c{i}", cached=True, features=[], time=T0 + 2400 + i))
     rows.append(dict(rows[0], request_id="x", logo_type=None, confidence=None, method_requested="mapping"))
@@ -68,9 +68,9 @@ def test_summary_figures_are_the_ones_put_in(store):
     assert s["latency"]["search"][1] == pytest.approx(5.0)
     assert s["fallbacks"] == {"regional: timed out": 1}
     assert len(s["confidence"]) == 40
-    # the unrouted row got a logo type from the classifier, not "unknown"
-    kinds = {k for _, k in s["gain"]}
-    assert "unknown" not in kinds and kinds <= {"simple", "text", "gradient", "complex"}
+    # the row without a logo type is grouped as "unknown", not guessed
+    assert s["gain"][("mapping", "unknown")][0] == 1
+    assert {k for _, k in s["gain"]} == {"text", "unknown"}
     assert all(not math.isnan(v) for _, v in s["gain_over_time"]["search"])
 
 

@@ -1,10 +1,11 @@
 """Train the logo-type classifier (simple / text / gradient / complex) and export it to ONNX.
 
-A RandomForestClassifier over the feature vector, trained on the dev logos and their
-augmentations (the labelled table's rows; categories from ``manifest.csv``). Accuracy is
-reported with two-fold cross-validation by logo, on the original logos of the held-out fold.
+Extremely randomised trees over the 14 image features plus 7 logo-type extras (colour ramps,
+colour counts, luminance spread: ``features.LOGOTYPE_EXTRA_NAMES``), trained on the dev logos and
+their augmentations (categories from ``manifest.csv``). Accuracy is reported with two-fold
+cross-validation by logo, on the original logos of the held-out fold. About 10 s.
 
-    python -m tracewise.training.logotype [--table data/mapping_table.npz]
+    python -m tracewise.training.logotype
 """
 
 from __future__ import annotations
@@ -13,22 +14,38 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.metrics import confusion_matrix
 
-from ..dataset import CATEGORIES
-from ..features import FEATURE_NAMES
+from ..dataset import CATEGORIES, augmentations, logos
+from ..features import LOGOTYPE_FEATURE_NAMES, logotype_features
 from .export import write_model
-from .mapping import load
-from .table import table_hash
 
 SEED = 11
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
-    model = RandomForestClassifier(n_estimators=200, min_samples_leaf=1, random_state=SEED, n_jobs=1)
+def fit(x: np.ndarray, y: np.ndarray) -> ExtraTreesClassifier:
+    model = ExtraTreesClassifier(n_estimators=300, min_samples_leaf=1, random_state=SEED, n_jobs=1)
     model.fit(x, y)
     return model
+
+
+def build_table() -> dict[str, np.ndarray]:
+    """Features of every dev logo and augmentation, with category, fold and augmentation name."""
+    rows: dict[str, list] = {"features": [], "category": [], "fold": [], "aug": []}
+    for lg in logos():
+        for aug, picture in augmentations(lg):
+            rows["features"].append(logotype_features(picture.rgba))
+            rows["category"].append(lg.category)
+            rows["fold"].append(lg.fold)
+            rows["aug"].append(aug)
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def table_digest(table: dict[str, np.ndarray]) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(table["features"], np.float32).tobytes()).hexdigest()[:16]
 
 
 def cross_validate(table: dict[str, np.ndarray]) -> dict:
@@ -49,13 +66,13 @@ def cross_validate(table: dict[str, np.ndarray]) -> dict:
     }
 
 
-def export(model: RandomForestClassifier, out_dir: Path, extra: dict) -> Path:
+def export(model: ExtraTreesClassifier, out_dir: Path, extra: dict) -> Path:
     from skl2onnx import to_onnx
 
-    x = np.zeros((1, len(FEATURE_NAMES)), np.float32)
+    x = np.zeros((1, len(LOGOTYPE_FEATURE_NAMES)), np.float32)
     onx = to_onnx(model, x, target_opset=17, options={id(model): {"zipmap": False}})
     meta = {
-        "feature_names": list(FEATURE_NAMES),
+        "feature_names": list(LOGOTYPE_FEATURE_NAMES),
         "labels": list(CATEGORIES),
         **extra,
     }
@@ -64,17 +81,16 @@ def export(model: RandomForestClassifier, out_dir: Path, extra: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--table", type=Path, default=Path("data/mapping_table.npz"))
     ap.add_argument("--out", type=Path, default=Path("server/tracewise/models"))
     a = ap.parse_args(argv)
-    table = load(a.table)
+    table = build_table()
     cv = cross_validate(table)
     print(f"logo type accuracy on held-out logos: {cv['accuracy']:.3f} (n={cv['n']})")
     print("confusion (rows truth, cols predicted):", cv["labels"])
     for label, row in zip(cv["labels"], cv["confusion"]):
         print(f"  {label:9s} {row}")
     y = np.array([CATEGORIES.index(c) for c in table["category"]])
-    path = export(fit(table["features"], y), a.out, {"table_sha256": table_hash(a.table), "cv": cv})
+    path = export(fit(table["features"], y), a.out, {"table_sha256": table_digest(table), "cv": cv})
     print(f"wrote {path}")
 
 
