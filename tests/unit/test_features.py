@@ -22,3 +22,22 @@ def test_gradient_differs_from_flat(dev_logos):
     grad = np.mean([f["log_colours"] for f in by["gradient"]])
     simple = np.mean([f["log_colours"] for f in by["simple"]])
     assert grad > simple
+
+
+def test_logotype_extras_see_ramps_and_flat_fills():
+    import numpy as np
+
+    from tracewise.features import LOGOTYPE_EXTRA_NAMES, LOGOTYPE_FEATURE_NAMES, logotype_features
+
+    ramp = np.zeros((64, 128, 4), np.uint8)
+    ramp[..., 0] = np.linspace(0, 255, 128, dtype=np.uint8)[None, :]  # a smooth horizontal ramp
+    ramp[..., 3] = 255
+    flat = np.zeros_like(ramp)
+    flat[:, :64] = (200, 30, 40, 255)
+    flat[:, 64:] = (20, 60, 160, 255)
+    names = LOGOTYPE_EXTRA_NAMES
+    r = dict(zip(names, logotype_features(ramp)[-len(names) :]))
+    f = dict(zip(names, logotype_features(flat)[-len(names) :]))
+    assert len(logotype_features(flat)) == len(LOGOTYPE_FEATURE_NAMES)
+    assert r["ramp_fraction"] > 0.4 and f["ramp_fraction"] == 0.0
+    assert f["flat_fraction"] > 0.95 and r["log_colours_all"] > f["log_colours_all"] + 3
