@@ -34,6 +34,21 @@ class Flaky(pb_grpc.VectorizeServiceServicer):
             svg="<svg/>", report=pb.Report(method_used=pb.METHOD_MAPPING, request_id="r")
         )
 
+    def VectorizeStream(self, request, context):  # noqa: N802
+        """Fails before any message the first ``failures`` times; with ``fail_midway`` it fails
+        after one progress message instead (which must not be retried)."""
+        with self.lock:
+            self.calls += 1
+            fail = self.calls <= self.failures
+        if fail and not getattr(self, "fail_midway", False):
+            context.abort(self.code, f"attempt {self.calls} refused")
+        yield pb.VectorizeStreamResponse(progress=pb.Progress(stage="search", best_score=0.9, fraction=0.5))
+        if fail:
+            context.abort(self.code, "failed after a progress message")
+        yield pb.VectorizeStreamResponse(
+            result=pb.VectorizeResponse(svg="<svg/>", report=pb.Report(method_used=pb.METHOD_SEARCH))
+        )
+
 
 @pytest.fixture
 def server():
@@ -103,3 +118,35 @@ def test_async_client_retries_too(server):
     flaky = Flaky(grpc.StatusCode.UNAVAILABLE, failures=2)
     r = asyncio.run(_async_vectorize(server(flaky)))
     assert r.method_used == "mapping" and flaky.calls == 3
+
+
+def test_streams_are_retried_before_the_first_message(server):
+    flaky = Flaky(grpc.StatusCode.UNAVAILABLE, failures=2)
+    events = []
+    with Client(server(flaky), timeout=20) as c:
+        r = c.vectorize_stream(b"png", method="search", on_progress=events.append)
+    assert r.method_used == "search" and flaky.calls == 3 and len(events) == 1
+
+
+def test_streams_are_not_retried_after_a_message(server):
+    flaky = Flaky(grpc.StatusCode.UNAVAILABLE, failures=1)
+    flaky.fail_midway = True
+    events = []
+    with Client(server(flaky), timeout=20) as c, pytest.raises(TracewiseError) as info:
+        c.vectorize_stream(b"png", method="search", on_progress=events.append)
+    assert info.value.code == "UNAVAILABLE" and flaky.calls == 1 and len(events) == 1
+
+
+async def _async_stream(target):
+    from tracewise_client import AsyncClient, Result
+
+    async with AsyncClient(target, timeout=20) as c:
+        return [e async for e in c.vectorize_stream(b"png", method="search") if isinstance(e, Result)]
+
+
+def test_async_streams_are_retried_too(server):
+    import asyncio
+
+    flaky = Flaky(grpc.StatusCode.RESOURCE_EXHAUSTED, failures=2)
+    results = asyncio.run(_async_stream(server(flaky)))
+    assert len(results) == 1 and results[0].method_used == "search" and flaky.calls == 3

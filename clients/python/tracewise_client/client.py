@@ -308,25 +308,44 @@ class Client(_Channel):
         **options: Any,
     ) -> Result:
         req = build_request(image, kind=pb.VectorizeStreamRequest, **options)
-        for event in self.stream_events(req, timeout):
-            if isinstance(event, Progress):
-                if on_progress:
-                    on_progress(event)
-            else:
-                return event
+        events = self.stream_events(req, timeout)
+        try:
+            for event in events:
+                if isinstance(event, Progress):
+                    if on_progress:
+                        on_progress(event)
+                else:
+                    return event
+        finally:
+            events.close()
         raise TracewiseError("UNKNOWN", "stream ended without a result")
 
     def stream_events(
         self, request: pb.VectorizeStreamRequest, timeout: float | None
     ) -> Iterator[Progress | Result]:
         timeout = self.timeout if timeout is None else timeout
+        last: TracewiseError | None = None
         with _span("VectorizeStream") as span:
-            try:
-                md = _metadata(self.api_key, timeout)
-                for msg in self.stub.VectorizeStream(request, timeout=timeout, metadata=md):
-                    yield _event(msg)
-            except grpc.RpcError as exc:
-                raise _failed(span, _error(exc)) from None
+            for pause, left in self._attempts(timeout):
+                time.sleep(pause)
+                received = False  # once a message arrived, a retry would repeat it: no retry then
+                call = self.stub.VectorizeStream(
+                    request, timeout=left, metadata=_metadata(self.api_key, left)
+                )
+                try:
+                    for msg in call:
+                        received = True
+                        yield _event(msg)
+                    return
+                except grpc.RpcError as exc:
+                    last = _error(exc)
+                    if received or not self._retryable(last, span):
+                        break
+                finally:
+                    call.cancel()  # a no-op once finished; stops the call if the caller stopped reading
+            raise _failed(
+                span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call")
+            ) from None
 
     def route(self, image: bytes, *, timeout: float | None = None, **options: Any) -> dict[str, Any]:
         r = self._call("Route", build_request(image, kind=pb.RouteRequest, **options), timeout)
@@ -402,14 +421,24 @@ class AsyncClient(_Channel):
         self, image: bytes, *, timeout: float | None = None, **options: Any
     ) -> AsyncIterator[Progress | Result]:
         timeout = self.timeout if timeout is None else timeout
+        request = build_request(image, kind=pb.VectorizeStreamRequest, **options)
+        last: TracewiseError | None = None
         with _span("VectorizeStream") as span:
-            call = self.stub.VectorizeStream(
-                build_request(image, kind=pb.VectorizeStreamRequest, **options),
-                timeout=timeout,
-                metadata=_metadata(self.api_key, timeout),
-            )
-            try:
-                async for msg in call:
-                    yield _event(msg)
-            except grpc.RpcError as exc:
-                raise _failed(span, _error(exc)) from None
+            for pause, left in self._attempts(timeout):
+                await asyncio.sleep(pause)
+                received = False  # retried only before the first message
+                call = self.stub.VectorizeStream(
+                    request, timeout=left, metadata=_metadata(self.api_key, left)
+                )
+                try:
+                    async for msg in call:
+                        received = True
+                        yield _event(msg)
+                    return
+                except grpc.RpcError as exc:
+                    last = _error(exc)
+                    if received or not self._retryable(last, span):
+                        break
+            raise _failed(
+                span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call")
+            ) from None
