@@ -28,10 +28,10 @@ from .features import FEATURE_NAMES, LOGOTYPE_FEATURE_NAMES, features, logotype_
 ROUTED = ("mapping", "search", "regional")  # cheapest first
 MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
 # A choice less confident than this moves up to the next costlier method. Cross-validated on the
-# router tables (480 examples, BENCHMARKS.md): 0.6 -> regret 0.0016 SSIM, 62% compute saved; 0.8 ->
-# regret 0.00022, 40% saved; 0.9 -> 0.00011, 21% saved. The forest's mistakes are the costly kind
+# router tables (720 examples, BENCHMARKS.md): 0.6 -> regret 0.0014 SSIM, 44% compute saved; 0.8 ->
+# regret 0.00024, 30% saved; 0.9 -> 0.00011, 15% saved. The forest's mistakes are the costly kind
 # (mapping where search gains ~0.01), so the service takes the cheaper method only when the forest
-# is sure. (Chosen on the same examples: expect it to be optimistic.)
+# is sure. (Chosen on the 480-example set: expect it to be optimistic.)
 LOW_CONFIDENCE = 0.8
 MAX_BUDGET_FEATURE_S = 60.0
 

@@ -77,7 +77,7 @@ def test_augmented_runs_bring_their_own_features_and_keep_the_source_fold():
 
     examples = training.labelled(training.load_all())
     aug = [e for e in examples if e["aug"] != "orig"]
-    assert len(aug) >= 200 and {e["budget_s"] for e in aug} == {1.0}
+    assert len(aug) >= 400 and {e["budget_s"] for e in aug} == {1.0, 5.0}
     assert all(len(e["features"]) == N_FEATURES for e in aug)
     x, _, fold = training.design(aug[:6])
     assert np.allclose(x[:, :N_FEATURES], [e["features"] for e in aug[:6]], atol=1e-5)

@@ -5,7 +5,8 @@ augmented picture, which ``tracewise.training.router`` adds to the shipped table
 
     python -m tracewise.training.router_augment [--augs scale128,background,jpeg] [--budget 1]
 
-About 1.1 s per augmented logo and augmentation on 2 cores (80 logos x 3: ~5 minutes).
+About 1.1 s per augmented picture at --budget 1 (80 logos x 3: ~4 minutes), ~5 s at --budget 5
+(~20 minutes; append its rows to the same file).
 """
 
 from __future__ import annotations
