@@ -11,7 +11,6 @@ internals (must be 0), whether the service stayed healthy and its replicas were 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from loadgen import free_port, machine
+from loadgen import emit, machine, start_service, stop_service
 
 from tracewise.dataset import logos
 from tracewise_client.v1 import vectorize_pb2 as pb
@@ -51,16 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     seeds = [lg.png.read_bytes() for lg in logos()[::8]]
 
-    from tracewise_serve import local
-
-    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
-    addresses = local.start(local.load_config(), grpc_port=free_port(), dashboard=False)
+    target = start_service()
     results: dict[str, Counter] = {"corpus": Counter(), "mutations": Counter()}
     leaks: list[str] = []
     mismatched: list[str] = []
     options = [("grpc.max_send_message_length", 64 << 20)]
     try:
-        with grpc.insecure_channel(addresses["grpc"], options=options) as ch:
+        with grpc.insecure_channel(target, options=options) as ch:
             stub = pb_grpc.VectorizeServiceStub(ch)
             health = health_pb2_grpc.HealthStub(ch)
             before = replica_names()
@@ -91,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             healthy = health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == 1
             restarted = len(before - replica_names())
     finally:
-        local.stop()
+        stop_service()
 
     fuzz_line = "atheris: skipped"
     if a.atheris_seconds > 0:
@@ -137,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         fuzz_line,
     ]
     lines += [f"- mismatch: {m}" for m in mismatched] + [f"- leak: {x}" for x in leaks[:5]]
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.parent.mkdir(parents=True, exist_ok=True)
-        a.markdown.write_text(text + "\n")
+    emit(lines, a.markdown)
     return 0 if not (mismatched or leaks or restarted or not healthy) else 1
 
 

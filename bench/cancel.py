@@ -19,7 +19,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from loadgen import free_port, machine
+from loadgen import emit, machine, start_service, stop_service
 from PIL import Image
 
 from tracewise.dataset import logos
@@ -110,13 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     big_im.save(buf, "PNG")
     images = {f"{Image.open(lg.png).width} px": small, f"{big_im.width} px": buf.getvalue()}
 
-    from tracewise_serve import local
-
-    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
-    addresses = local.start(local.load_config(), grpc_port=free_port(), dashboard=True)
+    target = start_service(dashboard=True)
     rows = []
     try:
-        with grpc.insecure_channel(addresses["grpc"]) as ch:
+        with grpc.insecure_channel(target) as ch:
             stub = pb_grpc.VectorizeServiceStub(ch)
             for method in ("search", "regional"):
                 stub.Vectorize(build_request(small, method=method, budget_seconds=0.5), timeout=60)  # warm
@@ -133,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append((method, size, how, float(np.median(busy)), idle))
                         print(rows[-1], flush=True)
     finally:
-        local.stop()
+        stop_service()
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on {machine()}; {a.trials} trials each, "
         "budget 20 s, the client gives up after ~1.5 s.",
@@ -146,11 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {method} | {size} | {how} | {100 * busy:.0f}% | {1000 * float(np.median(idle)):.0f} "
             f"| {1000 * max(idle):.0f} |"
         )
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.parent.mkdir(parents=True, exist_ok=True)
-        a.markdown.write_text(text + "\n")
+    emit(lines, a.markdown)
     return 0
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
 
-from loadgen import free_port, machine, open_loop, summary
+from loadgen import emit, machine, open_loop, start_service, stop_service, summary
 
 from tracewise.dataset import logos
 
@@ -62,11 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     images = [lg.png.read_bytes() for lg in logos()]
 
-    from tracewise_serve import local
-
-    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
-    addresses = local.start(local.load_config(), grpc_port=free_port(), dashboard=False)
-    target = addresses["grpc"]
+    target = start_service()
     plan = [
         (0.20 * a.seconds, "kill a method-mapping replica", lambda: kill_replica("method-mapping")),
         (0.45 * a.seconds, "kill the ingress (router) replica", lambda: kill_replica("Ingress")),
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         wall = time.monotonic() - t
     finally:
-        local.stop()
+        stop_service()
 
     s = summary(outcomes, wall)
     lines = [
@@ -123,11 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"\n{code} ({len(took)}, after {took[0]:.2f}..{took[-1]:.2f} s incl. retries): `{detail}`"
         )
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.parent.mkdir(parents=True, exist_ok=True)
-        a.markdown.write_text(text + "\n")
+    emit(lines, a.markdown)
     return 0 if s["lost"] == 0 else 1
 
 

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -187,6 +188,30 @@ async def _schedule(
         t.cancel()
         out.append(Outcome("NO_ANSWER", timeout + 10.0, 0.0))
     return out
+
+
+def start_service(dashboard: bool = False) -> str:
+    """The real service (local Ray, deployments/serve_config.yaml) on a free loopback port, with the
+    result cache off so every request does the work; returns its gRPC address."""
+    from tracewise_serve import local
+
+    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
+    return local.start(local.load_config(), grpc_port=free_port(), dashboard=dashboard)["grpc"]
+
+
+def stop_service() -> None:
+    from tracewise_serve import local
+
+    local.stop()
+
+
+def emit(lines: list[str], markdown: Path | None) -> None:
+    """Print the report, and write it where --markdown says."""
+    text = "\n".join(lines)
+    print(text)
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(text + "\n")
 
 
 def summary(outcomes: list[Outcome], wall: float) -> dict:

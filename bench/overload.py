@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
 
-from loadgen import closed_loop, free_port, machine, open_loop, summary
+from loadgen import closed_loop, emit, machine, open_loop, start_service, stop_service, summary
 
 from tracewise.dataset import logos
 
@@ -43,11 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     images = [lg.png.read_bytes() for lg in logos()]
 
-    from tracewise_serve import local
-
-    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
-    addresses = local.start(local.load_config(), grpc_port=free_port(), dashboard=False)
-    target = addresses["grpc"]
+    target = start_service()
     lines = []
     try:
         asyncio.run(closed_loop(target, images, a.method, 2, 20, a.timeout))  # warm up
@@ -82,12 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             if s["lost"]:
                 print(f"  lost: {s['codes']}", flush=True)
     finally:
-        local.stop()
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.parent.mkdir(parents=True, exist_ok=True)
-        a.markdown.write_text(text + "\n")
+        stop_service()
+    emit(lines, a.markdown)
     return 0
 
 

@@ -218,6 +218,12 @@ class Ingress:
         picture = await asyncio.to_thread(decode, request.image, self.max_pixels)
         return picture, objective, requested
 
+    def _saturated(self, method: str) -> None:
+        """Remember that ``method`` pushed back: for fast shedding and for the router's load."""
+        now = time.monotonic()
+        self.backpressure_at[method] = now
+        self.saturated_until[method] = now + SATURATION_MEMORY_S
+
     def _chain_saturated(self, method: str) -> bool:
         """True when ``method`` and each cheaper fallback pushed back within ``FAST_SHED_S``."""
         now = time.monotonic()
@@ -315,8 +321,7 @@ class Ingress:
         """Call one method deployment; raise on failure so the caller can fall back."""
         limit = self.inflight_limits.get(method)
         if limit is not None and self.inflight[method] >= limit:
-            self.backpressure_at[method] = time.monotonic()
-            self.saturated_until[method] = time.monotonic() + SATURATION_MEMORY_S
+            self._saturated(method)
             raise Overloaded(f"{method} is saturated ({limit} in flight)")
         handle = self.workers[method]
         response = handle.run.remote(picture, objective, time.time() + budget)
@@ -329,8 +334,7 @@ class Ingress:
             response.cancel()
             raise
         except BackPressureError as exc:
-            self.backpressure_at[method] = time.monotonic()
-            self.saturated_until[method] = time.monotonic() + SATURATION_MEMORY_S
+            self._saturated(method)
             raise Overloaded(f"{method} is saturated") from exc
         finally:
             self._inflight(method, -1)

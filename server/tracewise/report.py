@@ -32,22 +32,19 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else math.nan
 
 
-def logo_types(rows: list[dict[str, Any]]) -> list[str]:
-    """The logo type of each row, as the service stored it ("unknown" for rows without one)."""
-    return [r.get("logo_type") or "unknown" for r in rows]
+def logo_type(row: dict[str, Any]) -> str:
+    """The logo type the service stored with the row ("unknown" in stores from before it did)."""
+    return row.get("logo_type") or "unknown"
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Every figure the report shows, as plain data (tested without reading HTML)."""
-    kinds = logo_types(rows)
-    for r, k in zip(rows, kinds):
-        r["logo_type_seen"] = k
     served = [r for r in rows if not r.get("cached")]
     measured = [r for r in served if r.get("defaults_ssim") is not None]
     gain: dict[tuple[str, str], list[float]] = defaultdict(list)
     ratio: dict[str, list[float]] = defaultdict(list)
     for r in measured:
-        gain[(r["method_used"], r["logo_type_seen"])].append(r["ssim"] - r["defaults_ssim"])
+        gain[(r["method_used"], logo_type(r))].append(r["ssim"] - r["defaults_ssim"])
         if r.get("defaults_svg_bytes"):
             ratio[r["method_used"]].append(r["svg_bytes"] / r["defaults_svg_bytes"])
     latency: dict[str, list[float]] = defaultdict(list)

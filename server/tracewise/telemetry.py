@@ -17,16 +17,18 @@ from opentelemetry import trace
 _tracer = trace.get_tracer("tracewise")
 
 
+def _attributes(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"tracewise.{k}": v for k, v in values.items() if v is not None}
+
+
 @contextmanager
 def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
     """A child span of whatever is current (the replica's request span under Ray Serve)."""
-    with _tracer.start_as_current_span(
-        name, attributes={f"tracewise.{k}": v for k, v in attributes.items() if v is not None}
-    ) as s:
+    with _tracer.start_as_current_span(name, attributes=_attributes(attributes)) as s:
         yield s
 
 
 def annotate(s: trace.Span, **attributes: Any) -> None:
     """Add ``tracewise.*`` attributes to a span once the values are known."""
     if s.is_recording():
-        s.set_attributes({f"tracewise.{k}": v for k, v in attributes.items() if v is not None})
+        s.set_attributes(_attributes(attributes))

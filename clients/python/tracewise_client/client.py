@@ -205,6 +205,11 @@ def _span(rpc: str) -> Any:
     )
 
 
+def _gave_up(span: Any, last: TracewiseError | None) -> TracewiseError:
+    """The error a call ends with once its attempts (or its deadline) are spent."""
+    return _failed(span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call"))
+
+
 def _failed(span: Any, err: TracewiseError) -> TracewiseError:
     span.set_attribute("rpc.grpc.status_code", err.code)
     span.set_status(Status(StatusCode.ERROR, err.code))
@@ -292,9 +297,7 @@ class Client(_Channel):
                     last = _error(exc)
                     if not self._retryable(last, span):
                         break
-            raise _failed(
-                span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call")
-            ) from None
+            raise _gave_up(span, last) from None
 
     def vectorize(self, image: bytes, *, timeout: float | None = None, **options: Any) -> Result:
         return Result.from_proto(self._call("Vectorize", build_request(image, **options), timeout))
@@ -343,9 +346,7 @@ class Client(_Channel):
                         break
                 finally:
                     call.cancel()  # a no-op once finished; stops the call if the caller stopped reading
-            raise _failed(
-                span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call")
-            ) from None
+            raise _gave_up(span, last) from None
 
     def route(self, image: bytes, *, timeout: float | None = None, **options: Any) -> dict[str, Any]:
         r = self._call("Route", build_request(image, kind=pb.RouteRequest, **options), timeout)
@@ -413,9 +414,7 @@ class AsyncClient(_Channel):
                     last = _error(exc)
                     if not self._retryable(last, span):
                         break
-            raise _failed(
-                span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call")
-            ) from None
+            raise _gave_up(span, last) from None
 
     async def vectorize_stream(
         self, image: bytes, *, timeout: float | None = None, **options: Any
@@ -439,6 +438,4 @@ class AsyncClient(_Channel):
                     last = _error(exc)
                     if received or not self._retryable(last, span):
                         break
-            raise _failed(
-                span, last or TracewiseError("DEADLINE_EXCEEDED", "no time left for the call")
-            ) from None
+            raise _gave_up(span, last) from None
