@@ -11,6 +11,7 @@ every error to a gRPC status in ``status.py``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -63,6 +64,12 @@ VERSION = "0.1.0"
 # Read in the replica (``__init__``), never at import: Serve pickles deployment classes by value,
 # so a module-level value would be the driver's.
 DEFAULT_GAIN_SAMPLING = "0.1"
+# Exploration (with a results store): this share of routed requests also runs one other eligible
+# method in the background, after the answer, when that method has room. The store then holds the
+# same image and request served by two methods: the labels ``tracewise router retrain`` learns
+# from. Without it the store only pairs results when clients happen to ask twice.
+EXPLORE_ENV = "TRACEWISE_EXPLORE"
+DEFAULT_EXPLORE = "0.02"
 
 
 def _api_keys() -> list[bytes]:
@@ -173,6 +180,8 @@ class Ingress:
         self.store = ResultsStore(db) if db else None
         self.metrics = Metrics()
         self.inflight = dict.fromkeys(workers, 0)
+        self.explore_rate = float(os.environ.get(EXPLORE_ENV, DEFAULT_EXPLORE)) if self.store else 0.0
+        self._exploring: set[asyncio.Task] = set()
 
     # --- helpers -----------------------------------------------------------------------
     def _authorise(self, md: dict[str, str]) -> None:
@@ -304,6 +313,55 @@ class Ingress:
             }
         )
 
+    def _explore_later(
+        self, rid: str, image: bytes, picture: Picture, objective: Objective, decision: Any, out: dict
+    ) -> None:
+        """Maybe run one other eligible method on this routed request, after the answer."""
+        if decision is None or out["fallbacks"] or random.random() >= self.explore_rate:
+            return
+        from tracewise.router import MIN_BUDGET_S, ROUTED
+
+        budget = objective.budget_s if objective.budget_s is not None else engine.AUTO_BUDGET_S
+        busy = self._load()
+        free = [
+            m
+            for m in ROUTED
+            if m != out["method"]
+            and m in self.workers
+            and budget >= MIN_BUDGET_S[m]
+            and m not in busy
+            and self.inflight[m] < self.inflight_limits.get(m, 1 << 30)
+        ]
+        if not free:
+            self.metrics.inc("tracewise_explorations", {"method": "none", "outcome": "no_room"})
+            return
+        # A fresh context: the exploration is its own trace (tagged with the request id), not a
+        # child of a request that has already been answered.
+        task = asyncio.create_task(
+            self._explore(rid, image, picture, objective, random.choice(free)), context=contextvars.Context()
+        )
+        self._exploring.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._exploring.discard)
+
+    async def _explore(
+        self, rid: str, image: bytes, picture: Picture, objective: Objective, method: str
+    ) -> None:
+        if self.inflight[method] >= self.inflight_limits.get(method, 1 << 30):
+            self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "no_room"})
+            return  # checked again: an exploration must never be what marks a method saturated
+        budget = engine.method_budget(method, objective.budget_s, routed=True)
+        try:
+            with span("tracewise.explore", method=method, budget_s=budget, request_id=rid):
+                out = await self._call(method, picture, objective, budget)
+        except Exception as exc:  # noqa: BLE001 - nobody waits for it: count it, log it
+            log.info("exploration with %s failed: %r", method, exc)
+            self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "failed"})
+            return
+        out["fallbacks"] = []
+        assert self.store is not None
+        await asyncio.to_thread(self._record, f"{rid}-x", image, picture, objective, out, None, "explore")
+        self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "recorded"})
+
     def _inflight(self, method: str, delta: int) -> None:
         self.inflight[method] += delta
         self.metrics.set("tracewise_inflight", self.inflight[method], {"method": method})
@@ -422,6 +480,7 @@ class Ingress:
                 await asyncio.to_thread(
                     self._record, rid, request.image, picture, objective, out, decision, requested
                 )
+                self._explore_later(rid, request.image, picture, objective, decision, out)
             return response
         except _EngineError as exc:
             status = self._fail(grpc_context, exc.as_tracewise(), rid)

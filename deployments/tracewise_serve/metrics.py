@@ -59,6 +59,11 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Requests the ingress has sent to each method deployment and not yet had back (queue length).",
         ("method",),
     ),
+    "tracewise_explorations": (
+        "counter",
+        "Background runs of another method on routed requests (router training labels), by outcome.",
+        ("method", "outcome"),
+    ),
     "tracewise_evaluations": (
         "histogram",
         "Candidate SVGs traced and measured per request.",

@@ -117,7 +117,10 @@ def _route(a: argparse.Namespace) -> int:
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
     t = time.perf_counter()
     picture = decode(data, a.max_pixels)
-    decision = engine.route(picture, Objective(style=a.style, budget_s=a.budget))
+    objective = Objective(
+        style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget
+    )
+    decision = engine.route(picture, objective)
     report = {
         "method": decision.method,
         "logo_type": decision.logo_type,
@@ -182,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("input")
     r.add_argument("--budget", type=float, default=None, help="seconds (default: 5, as auto assumes)")
     r.add_argument("--style", default="spline", choices=STYLES)
+    r.add_argument("--max-bytes", type=int, default=None, help="the request's SVG size cap")
+    r.add_argument("--target-ssim", type=float, default=None, help="the request's quality target")
     r.add_argument("--max-pixels", type=int, default=4_000_000)
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_route)

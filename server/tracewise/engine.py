@@ -63,7 +63,15 @@ def route(
         if feats is None:
             with span("tracewise.features", width=picture.width, height=picture.height):
                 feats = features(picture.rgba)
-        decision = default_router().decide(picture.rgba, budget, load, feats)
+        decision = default_router().decide(
+            picture.rgba,
+            budget,
+            load,
+            feats,
+            max_svg_bytes=objective.max_svg_bytes,
+            target_ssim=objective.target_ssim,
+            style=objective.style,
+        )
         annotate(
             s,
             method=decision.method,

@@ -38,7 +38,11 @@ def logo_type(row: dict[str, Any]) -> str:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every figure the report shows, as plain data (tested without reading HTML)."""
+    """Every figure the report shows, as plain data (tested without reading HTML). Exploration
+    rows (another method run in the background for the router's labels) are not requests: they
+    are only counted."""
+    explorations = sum(1 for r in rows if r.get("method_requested") == "explore")
+    rows = [r for r in rows if r.get("method_requested") != "explore"]
     served = [r for r in rows if not r.get("cached")]
     measured = [r for r in served if r.get("defaults_ssim") is not None]
     gain: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -57,6 +61,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             fallbacks[f"{f['from']}: {f['reason'].split(':', 1)[0]}"] += 1
     return {
         "requests": len(rows),
+        "explorations": explorations,
         "first": min((r["time"] for r in rows), default=math.nan),
         "last": max((r["time"] for r in rows), default=math.nan),
         "cache_hit_rate": (len(rows) - len(served)) / len(rows) if rows else math.nan,
@@ -238,6 +243,7 @@ def render(s: dict[str, Any], db: str) -> str:
                 ("degraded (routed)", _pct(s["degraded_rate"])),
                 ("cut short by deadline", _pct(s["cut_short_rate"])),
                 ("median router confidence", "n/a" if not conf else f"{statistics.median(conf):.2f}"),
+                ("router explorations", s["explorations"]),
             ]
         )
         + "</div>",

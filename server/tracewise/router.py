@@ -1,7 +1,8 @@
 """The router: which method to run for this image, request and load.
 
 A RandomForestClassifier (served with ONNX Runtime) over the image features plus the request's
-time budget predicts the cheapest method that gets (nearly) the best result the budget allows.
+fields (time budget, byte cap, quality target, style) predicts the cheapest method that gets
+(nearly) the best result the request allows.
 Around the model:
 - only methods that fit the budget are eligible (``MIN_BUDGET_S``);
 - low confidence with spare budget moves to the costlier eligible method;
@@ -24,6 +25,7 @@ import numpy as np
 
 from .errors import Unavailable
 from .features import FEATURE_NAMES, LOGOTYPE_FEATURE_NAMES, features, logotype_features
+from .params import DEFAULT_STYLE, STYLES
 
 ROUTED = ("mapping", "search", "regional")  # cheapest first
 MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
@@ -36,11 +38,23 @@ LOW_CONFIDENCE = 0.8
 MAX_BUDGET_FEATURE_S = 60.0
 
 
-def request_features(budget_s: float) -> list[float]:
-    return [math.log2(max(0.05, min(budget_s, MAX_BUDGET_FEATURE_S)))]
+def request_features(
+    budget_s: float,
+    max_svg_bytes: int | None = None,
+    target_ssim: float | None = None,
+    style: str = DEFAULT_STYLE,
+) -> list[float]:
+    """The request's fields as the router sees them (``REQUEST_FEATURE_NAMES``); no cap and no
+    target are 0."""
+    return [
+        math.log2(max(0.05, min(budget_s, MAX_BUDGET_FEATURE_S))),
+        math.log2(max_svg_bytes) if max_svg_bytes else 0.0,
+        float(target_ssim or 0.0),
+        float(STYLES.index(style)),
+    ]
 
 
-REQUEST_FEATURE_NAMES = ("log2_budget_s",)
+REQUEST_FEATURE_NAMES = ("log2_budget_s", "log2_max_svg_bytes", "target_ssim", "style")
 
 
 def _session(path: Path):
@@ -110,11 +124,16 @@ class Router:
         budget_s: float,
         load: dict[str, float] | None = None,
         feats: np.ndarray | None = None,
+        *,
+        max_svg_bytes: int | None = None,
+        target_ssim: float | None = None,
+        style: str = DEFAULT_STYLE,
     ) -> Decision:
         t = time.perf_counter()
         f = features(rgba) if feats is None else feats
         kind = self.logo_type(rgba, f)
-        x = np.concatenate([f, np.asarray(request_features(budget_s), np.float32)])
+        request = request_features(budget_s, max_svg_bytes, target_ssim, style)
+        x = np.concatenate([f, np.asarray(request, np.float32)])
         raw = dict(zip(self.model.labels, self.model.proba(x)))
         eligible = [m for m in ROUTED if budget_s >= MIN_BUDGET_S[m]]
         mass = sum(raw.get(m, 0.0) for m in eligible)

@@ -85,6 +85,32 @@ def test_results_are_stored(client, store_path, dev_logos):
     assert hit["cached"] == 1 and hit["features"] == [] and hit["ssim"] == pytest.approx(first.ssim)
 
 
+def test_routed_requests_are_explored_into_training_labels(client, store_path, dev_logos):
+    import hashlib
+
+    from tracewise.store import ResultsStore
+    from tracewise.training.router import examples_from_store
+
+    png = dev_logos[41].png.read_bytes()
+    answer = client.vectorize(png, budget_seconds=1.0)  # auto: mapping and search both fit
+    assert answer.method_requested == "auto"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = {r["request_id"]: r for r in ResultsStore(store_path).rows()}
+        if f"{answer.request_id}-x" in rows:
+            break
+        time.sleep(0.25)
+    explored = rows[f"{answer.request_id}-x"]  # KeyError here: no exploration within 30 s
+    served = rows[answer.request_id]
+    assert explored["method_requested"] == "explore" and explored["decision"] is None
+    assert {explored["method_used"], served["method_used"]} == {"mapping", "search"}
+    assert explored["image_sha256"] == served["image_sha256"] == hashlib.sha256(png).hexdigest()
+    assert explored["options"] == served["options"] and len(explored["features"]) == len(served["features"])
+    examples, x = examples_from_store(store_path)
+    (mine,) = [e for e in examples if e["logo"] == served["image_sha256"]]
+    assert set(mine["ssim"]) == {"mapping", "search"} and mine["budget_s"] == 1.0 and len(x) == len(examples)
+
+
 @pytest.mark.parametrize(
     "image,match",
     [(b"\x00garbage bytes, not an image", "not a supported"), (b"", "empty"), (b"<svg/>", "SVG")],

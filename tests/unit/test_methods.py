@@ -44,6 +44,21 @@ def test_mapping_beats_defaults_within_cap(sample):
     assert wins >= len(sample) - 1
 
 
+def test_mapping_walks_down_its_ranking_to_keep_a_tight_cap(sample):
+    kept = 0
+    for logo in sample:
+        data = logo.png.read_bytes()
+        cap = vectorize(data, "mapping").cap_bytes // 2
+        r = vectorize(data, "mapping", Objective(max_svg_bytes=cap))
+        assert r.cap_bytes == cap
+        if r.quality.svg_bytes <= cap:
+            kept += 1
+            assert r.evaluations == 1 or any("rank" in n or "size reference" in n for n in r.notes)
+        else:  # never silently over the cap
+            assert any("no configuration fits the byte cap" in n for n in r.notes)
+    assert kept >= len(sample) - 1
+
+
 def test_search_beats_mapping_and_defaults(sample):
     for logo in sample[:2]:
         data = logo.png.read_bytes()

@@ -44,6 +44,11 @@ def _rows(dev_logos):
     for i in range(10):
         rows.append(dict(rows[i], request_id=f"c{i}", cached=True, features=[], time=T0 + 2400 + i))
     rows.append(dict(rows[0], request_id="x", logo_type=None, confidence=None, method_requested="mapping"))
+    # three explorations (another method run for the router's labels): counted, not requests
+    for i in range(3):
+        rows.append(
+            dict(rows[i], request_id=f"r{i}-x", method_requested="explore", seconds=99.0, confidence=None)
+        )
     return rows
 
 
@@ -57,7 +62,7 @@ def store(tmp_path, dev_logos):
 
 def test_summary_figures_are_the_ones_put_in(store):
     s = summarise(ResultsStore(store).rows())
-    assert s["requests"] == 51
+    assert s["requests"] == 51 and s["explorations"] == 3
     assert s["cache_hit_rate"] == pytest.approx(10 / 51)
     assert s["fallback_rate"] == pytest.approx(1 / 41)
     assert s["degraded_rate"] == pytest.approx(1 / 40)

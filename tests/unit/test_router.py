@@ -1,5 +1,6 @@
 """The router: real labels (data/router_table.csv), ONNX parity, decision rules, logo types."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,101 @@ def test_augmented_runs_bring_their_own_features_and_keep_the_source_fold():
     assert np.allclose(x[:, :N_FEATURES], [e["features"] for e in aug[:6]], atol=1e-5)
     folds = {lg.name: lg.fold for lg in logos()}
     assert list(fold) == [folds[e["logo"]] for e in aug[:6]]
+
+
+def _run(ssim, nbytes, seconds=1.0, score=None):
+    return {"ssim": ssim, "score": score if score is not None else ssim, "bytes": nbytes, "seconds": seconds}
+
+
+def test_judge_ranks_like_the_engine():
+    judge = training.judge
+    # No cap, no target: the cheapest within the SSIM tolerance of the best.
+    assert judge({"mapping": _run(0.950, 900), "search": _run(0.951, 800)})[0] == "mapping"
+    label, regret, _ = judge({"mapping": _run(0.940, 900), "search": _run(0.951, 800)})
+    assert label == "search" and abs(regret["mapping"] - 0.011) < 1e-9 and regret["search"] == 0
+    # A cap: a result over it is not good enough, however fine it looks.
+    label, _, kept = judge({"mapping": _run(0.99, 1300), "search": _run(0.97, 1000)}, max_svg_bytes=1100)
+    assert label == "search" and kept == {"mapping": False, "search": True}
+    # Nothing keeps the cap: the smallest (within the bytes tolerance) wins.
+    assert judge({"mapping": _run(0.99, 1300), "search": _run(0.9, 1250)}, max_svg_bytes=1000)[0] == "mapping"
+    assert judge({"mapping": _run(0.99, 1600), "search": _run(0.9, 1250)}, max_svg_bytes=1000)[0] == "search"
+    # A target: reaching it with (about) the fewest bytes; SSIM above it is worth nothing.
+    runs = {"mapping": _run(0.99, 1325), "search": _run(0.974, 529)}
+    label, regret, _ = judge(runs, target_ssim=0.95)
+    assert label == "search" and regret["search"] == 0 and regret["mapping"] == 0
+    assert judge({"mapping": _run(0.99, 560), "search": _run(0.974, 529)}, target_ssim=0.95)[0] == "mapping"
+    # The target is compared with the score (alpha-aware), as the engine does.
+    alpha_short = {"mapping": _run(0.96, 500, score=0.94), "search": _run(0.955, 520)}
+    assert judge(alpha_short, target_ssim=0.95)[0] == "search"
+    # Nothing reaches the target: back to the SSIM tolerance, regret up to the target only.
+    label, regret, _ = judge({"mapping": _run(0.90, 500), "search": _run(0.93, 800)}, target_ssim=0.95)
+    assert label == "search" and abs(regret["mapping"] - 0.03) < 1e-9
+
+
+def test_request_scenarios_are_real_runs_with_their_fields():
+    examples = training.labelled(training.load_all())
+    by_scenario = {}
+    for e in examples:
+        by_scenario.setdefault(e["scenario"], []).append(e)
+    assert {"default", "cap50", "target90", "target95", "polygon"} <= set(by_scenario)
+    assert all(e["max_svg_bytes"] and e["target_ssim"] is None for e in by_scenario["cap50"])
+    assert {e["target_ssim"] for e in by_scenario["target95"]} == {0.95}
+    assert {e["style"] for e in by_scenario["polygon"]} == {"polygon"}
+    x, _, _ = training.design(by_scenario["cap50"][:3] + by_scenario["target90"][:3])
+    names = [*training.FEATURE_NAMES, *training.REQUEST_FEATURE_NAMES]
+    cap, target = x[:, names.index("log2_max_svg_bytes")], x[:, names.index("target_ssim")]
+    assert (cap[:3] > 5).all() and (cap[3:] == 0).all() and (target[3:] == np.float32(0.9)).all()
+
+
+def test_shipped_router_sees_the_request_fields():
+    meta = default_router().model.meta
+    assert meta["feature_names"][-4:] == ["log2_budget_s", "log2_max_svg_bytes", "target_ssim", "style"]
+
+
+def _served(store, image, method, ssim, nbytes, seconds, feats, i):
+    store.append(
+        {
+            "request_id": f"r{i}",
+            "time": float(i),
+            "image_sha256": image,
+            "features": feats,
+            "options": {"budget_s": 5.0},
+            "method_used": method,
+            "ssim": ssim,
+            "svg_bytes": nbytes,
+            "seconds": seconds,
+            "fallback": [],
+        }
+    )
+
+
+def test_retrain_learns_from_served_results_and_never_swaps_for_worse(tmp_path, dev_logos):
+    from tracewise.features import features
+    from tracewise.store import ResultsStore
+
+    db = tmp_path / "results.db"
+    out = tmp_path / "models"
+    out.mkdir()
+    # No current model, nothing served: the candidate is written.
+    assert training.retrain(db, TABLE, out)["replaced"]
+    assert json.loads((out / "router.json").read_text())["served_examples"] == 0
+    # A current model and still nothing served: nothing new to learn from, it stays.
+    assert not training.retrain(db, TABLE, out)["replaced"]
+    # Served pairs (one image, two methods, one request) labelled with the current model's own
+    # choices: it has no regret there, so a candidate may replace it only by being as good.
+    current = Router(out / "router.onnx").model
+    store = ResultsStore(db)
+    for i, lg in enumerate(dev_logos[:16]):
+        f = features(lg.picture().rgba)
+        x = np.concatenate([f, training.request_features(5.0)])
+        pick = current.labels[int(np.argmax(current.proba(x)))]
+        mapping_ssim = 0.951 if pick == "mapping" else 0.90
+        sha = f"{i:063x}{i % 2}"
+        _served(store, sha, "mapping", mapping_ssim, 900, 0.05, [float(v) for v in f], 2 * i)
+        _served(store, sha, "search", 0.951, 800, 5.0, [float(v) for v in f], 2 * i + 1)
+    assert len(training.examples_from_store(db)[0]) == 16
+    outcome = training.retrain(db, TABLE, out)
+    assert outcome["served"] == 16 and outcome["current"]["mean_regret_ssim"] == 0
+    assert outcome["replaced"] == (outcome["candidate"]["mean_regret_ssim"] == 0)
+    meta = json.loads((out / "router.json").read_text())
+    assert meta["served_examples"] == (16 if outcome["replaced"] else 0)

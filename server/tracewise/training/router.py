@@ -31,10 +31,12 @@ from sklearn.metrics import confusion_matrix
 
 from ..dataset import logos
 from ..features import FEATURE_NAMES, features
+from ..params import DEFAULT_STYLE
 from ..router import REQUEST_FEATURE_NAMES, ROUTED, request_features
 from .export import write_model
 
 TOLERANCE = 0.002
+BYTES_TOLERANCE = 0.10  # with a quality target: how many more bytes than the best still count
 # Which methods a budget lets run, as measured in the benchmark: at 1 s search runs for 1 s (a
 # second benchmark run, --search-budget 1), at 5 s for its own 5 s, at 30 s regional joins.
 SCENARIOS = {
@@ -45,6 +47,8 @@ SCENARIOS = {
 SEED = 5
 TABLE = Path("data/router_table.csv")
 AUG_TABLE = Path("data/router_table_aug.csv")  # python -m tracewise.training.router_augment
+# Request scenarios (cap, target, style) on the logos and their augmentations: router_augment too.
+REQUESTS_TABLE = Path("data/router_table_requests.csv")
 
 
 def table_from_bench(rows_json: Path, out: Path = TABLE, search_1s: Path | None = None) -> int:
@@ -77,20 +81,82 @@ def load_table(path: Path = TABLE) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _number(v) -> float | None:
+    return float(v) if v not in (None, "") else None
+
+
+def judge(
+    methods: dict[str, dict], max_svg_bytes: int | None = None, target_ssim: float | None = None
+) -> tuple[str, dict[str, float], dict[str, bool]]:
+    """The label (cheapest method good enough), each method's regret and whether it kept the cap.
+
+    Results are ranked the way the engine ranks candidates (``objective.Job.key``): within the
+    request's byte cap first; then, with a target, reaching it with the fewest bytes; otherwise the
+    best SSIM. A method is good enough if it keeps the cap whenever the best does and
+    - without a target (or when nothing reaches it): its SSIM is within ``TOLERANCE`` of the best;
+    - with a target the best reaches: it reaches it too, with at most ``BYTES_TOLERANCE`` more
+      bytes than the best (the request asked for the smallest SVG at that quality);
+    - when nothing keeps the cap: at most ``BYTES_TOLERANCE`` more bytes than the smallest.
+    Regret is the SSIM lost against the best (with a target, SSIM above it counts for nothing).
+    """
+
+    def q(r: dict) -> float:  # what the engine compares against a target: the score
+        return float(r.get("score") or r["ssim"])
+
+    def kept(r: dict) -> bool:
+        return max_svg_bytes is None or int(r["bytes"]) <= max_svg_bytes
+
+    def key(r: dict) -> tuple[float, ...]:
+        if not kept(r):
+            return (0.0, 0.0, -int(r["bytes"]))
+        if target_ssim is not None:
+            return (1.0, 1.0, -int(r["bytes"])) if q(r) >= target_ssim else (1.0, 0.0, q(r))
+        return (1.0, float(r["ssim"]), -int(r["bytes"]))
+
+    best = methods[max(methods, key=lambda m: key(methods[m]))]
+    best_bytes = int(best["bytes"])
+
+    def good(r: dict) -> bool:
+        if not kept(best):
+            return int(r["bytes"]) <= best_bytes * (1 + BYTES_TOLERANCE)
+        if not kept(r):
+            return False
+        if target_ssim is not None and q(best) >= target_ssim:
+            return q(r) >= target_ssim and int(r["bytes"]) <= best_bytes * (1 + BYTES_TOLERANCE)
+        return float(r["ssim"]) >= float(best["ssim"]) - TOLERANCE
+
+    reference = float(best["ssim"])
+    if target_ssim is not None:
+        reference = min(reference, target_ssim)
+    label = next(m for m in ROUTED if m in methods and good(methods[m]))
+    regret = {m: max(0.0, reference - float(r["ssim"])) for m, r in methods.items()}
+    return label, regret, {m: kept(r) for m, r in methods.items()}
+
+
 def labelled(rows: list[dict]) -> list[dict]:
-    """One example per (logo, augmentation, budget): label, and what each choice would have cost."""
-    groups: dict[tuple[str, str, float], dict[str, dict]] = defaultdict(dict)
+    """One example per (logo, augmentation, request scenario): the request's fields, the label,
+    and what each choice would have cost."""
+    groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
     for r in rows:
-        groups[(r["logo"], r.get("aug") or "orig", float(r["budget_s"]))][r["method"]] = r
+        cap, target = _number(r.get("max_svg_bytes")), _number(r.get("target_ssim"))
+        request = (float(r["budget_s"]), int(cap) if cap else None, target, r.get("style") or DEFAULT_STYLE)
+        groups[(r["logo"], r.get("aug") or "orig", r.get("scenario") or "default", request)][r["method"]] = r
     out = []
-    for (logo, aug, budget), methods in sorted(groups.items()):
-        best = max(float(r["ssim"]) for r in methods.values())
-        label = next(m for m in ROUTED if m in methods and float(methods[m]["ssim"]) >= best - TOLERANCE)
+    for (logo, aug, scenario, (budget, cap, target, style)), methods in sorted(
+        groups.items(), key=lambda kv: repr(kv[0])
+    ):
+        label, regret, kept = judge(methods, cap, target)
         example = {
             "logo": logo,
             "aug": aug,
+            "scenario": scenario,
             "budget_s": budget,
+            "max_svg_bytes": cap,
+            "target_ssim": target,
+            "style": style,
             "label": label,
+            "regret": regret,
+            "kept_cap": kept,
             "ssim": {m: float(r["ssim"]) for m, r in methods.items()},
             "seconds": {m: float(r["seconds"]) for m, r in methods.items()},
         }
@@ -99,6 +165,12 @@ def labelled(rows: list[dict]) -> list[dict]:
             example["features"] = json.loads(stored)
         out.append(example)
     return out
+
+
+def example_request(e: dict) -> list[float]:
+    return request_features(
+        e["budget_s"], e.get("max_svg_bytes"), e.get("target_ssim"), e.get("style") or DEFAULT_STYLE
+    )
 
 
 def design(examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,17 +186,18 @@ def design(examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if lg.name not in cache:
                 cache[lg.name] = features(lg.picture().rgba)
             f = cache[lg.name]
-        x.append(np.concatenate([f, request_features(e["budget_s"])]))
+        x.append(np.concatenate([f, example_request(e)]))
         y.append(e["label"])
         fold.append(lg.fold)
     return np.array(x, np.float32), np.array(y), np.array(fold)
 
 
-def load_all(table: Path = TABLE, augmented: Path | None = AUG_TABLE) -> list[dict]:
-    """The shipped runs plus, when present, the augmented ones."""
+def load_all(table: Path = TABLE, extra: tuple[Path, ...] = (AUG_TABLE, REQUESTS_TABLE)) -> list[dict]:
+    """The shipped runs plus, when present, the augmented and the request-scenario ones."""
     rows = load_table(table)
-    if augmented is not None and augmented.exists():
-        rows += load_table(augmented)
+    for path in extra:
+        if path.exists():
+            rows += load_table(path)
     return rows
 
 
@@ -134,38 +207,56 @@ def fit(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
     return model
 
 
-def cross_validate(examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
-    pred = np.empty_like(y)
-    for f in (0, 1):
-        model = fit(x[fold != f], y[fold != f])
-        pred[fold == f] = model.predict(x[fold == f])
-    regret, spent, costliest = [], 0.0, 0.0
-    for e, p in zip(examples, pred):
-        regret.append(max(e["ssim"].values()) - e["ssim"][p])
-        spent += e["seconds"][p]
-        costliest += e["seconds"][max(e["seconds"], key=ROUTED.index)]
-    labels = [m for m in ROUTED if m in set(y) | set(pred)]
+def _mean_by(examples: list[dict], values, key: str) -> dict[str, float]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for e, v in zip(examples, values):
+        groups[str(e[key])].append(float(v))
+    return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
+
+
+def score_picks(examples: list[dict], picks, y: np.ndarray | None = None) -> dict:
+    """Accuracy, regret, cap misses and compute of a list of choices (one per example)."""
+    y = np.array([e["label"] for e in examples]) if y is None else y
+    picks = np.asarray(picks)
+    regret = [e["regret"][p] for e, p in zip(examples, picks)]
+    missed = [(not e["kept_cap"][p]) and any(e["kept_cap"].values()) for e, p in zip(examples, picks)]
+    spent = sum(e["seconds"][p] for e, p in zip(examples, picks))
+    costliest = sum(e["seconds"][max(e["seconds"], key=ROUTED.index)] for e in examples)
+    right = picks == y
     return {
-        "accuracy": float((pred == y).mean()),
-        "n": int(len(y)),
-        "labels": labels,
-        "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
+        "accuracy": float(right.mean()),
         "mean_regret_ssim": float(np.mean(regret)),
+        "cap_misses": int(sum(missed)),
         "compute_seconds": spent,
         "always_costliest_seconds": costliest,
         "compute_saved": 1.0 - spent / costliest if costliest else 0.0,
+        "accuracy_originals": _mean_by(examples, right, "aug").get("orig"),
+        "accuracy_by_budget": _mean_by(examples, right, "budget_s"),
+        "accuracy_by_scenario": _mean_by(examples, right, "scenario"),
+        "regret_by_budget": _mean_by(examples, regret, "budget_s"),
+        "regret_by_scenario": _mean_by(examples, regret, "scenario"),
+    }
+
+
+def cross_validate(examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
+    """Two-fold cross-validation grouped by source logo: the model's own choices."""
+    pred = np.empty_like(y)
+    proba = np.zeros((len(y), len(ROUTED)))
+    for f in (0, 1):
+        model = fit(x[fold != f], y[fold != f])
+        pred[fold == f] = model.predict(x[fold == f])
+        p = model.predict_proba(x[fold == f])
+        for j, c in enumerate(model.classes_):
+            proba[fold == f, ROUTED.index(str(c))] = p[:, j]
+    labels = [m for m in ROUTED if m in set(y) | set(pred)]
+    return {
+        **score_picks(examples, pred, y),
+        "n": int(len(y)),
+        "labels": labels,
+        "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
         "label_counts": {m: int((y == m).sum()) for m in labels},
-        "accuracy_originals": float(
-            np.mean([p == t for e, p, t in zip(examples, pred, y) if e.get("aug", "orig") == "orig"])
-        ),
-        "accuracy_by_budget": {
-            str(b): float(np.mean([p == t for e, p, t in zip(examples, pred, y) if e["budget_s"] == b]))
-            for b in sorted({e["budget_s"] for e in examples})
-        },
-        "regret_by_budget": {
-            str(b): float(np.mean([r for e, r in zip(examples, regret) if e["budget_s"] == b]))
-            for b in sorted({e["budget_s"] for e in examples})
-        },
+        "probabilities": proba,  # for the policy comparison; dropped before export
+        "predictions": pred,  # out-of-fold choices; dropped before export
     }
 
 
@@ -183,59 +274,74 @@ def export(model: RandomForestClassifier, out_dir: Path, extra: dict) -> Path:
 
 
 def examples_from_store(db: Path) -> tuple[list[dict], np.ndarray]:
-    """Examples from served results: the same image served by two or more methods at one budget."""
+    """Examples from served results: the same image and request served by two or more methods."""
     from ..engine import AUTO_BUDGET_S
     from ..store import ResultsStore
 
-    groups: dict[tuple[str, float], dict[str, dict]] = defaultdict(dict)
+    groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
     for r in ResultsStore(db).rows():
         if not r["image_sha256"] or r["fallback"] or r.get("cached") or not r["features"]:
             continue  # a cache hit is a copy, not a new measurement
-        budget = (r["options"] or {}).get("budget_s") or AUTO_BUDGET_S
-        groups[(r["image_sha256"], float(budget))][r["method_used"]] = r
+        o = r["options"] or {}
+        request = (
+            float(o.get("budget_s") or AUTO_BUDGET_S),
+            o.get("max_svg_bytes") or None,
+            o.get("target_ssim") or None,
+            o.get("style") or DEFAULT_STYLE,
+        )
+        groups[(r["image_sha256"], request)][r["method_used"]] = {**r, "bytes": r["svg_bytes"]}
     examples, feats = [], []
-    for (image, budget), methods in sorted(groups.items()):
+    for (image, (budget, cap, target, style)), methods in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         methods = {m: r for m, r in methods.items() if m in ROUTED}
         if len(methods) < 2:
             continue
-        best = max(r["ssim"] for r in methods.values())
-        label = next(m for m in ROUTED if m in methods and methods[m]["ssim"] >= best - TOLERANCE)
-        examples.append(
-            {
-                "logo": image,
-                "budget_s": budget,
-                "label": label,
-                "ssim": {m: r["ssim"] for m, r in methods.items()},
-                "seconds": {m: r["seconds"] for m, r in methods.items()},
-            }
-        )
+        label, regret, kept = judge(methods, cap, target)
+        e = {
+            "logo": image,
+            "aug": "served",
+            "scenario": "served",
+            "budget_s": budget,
+            "max_svg_bytes": cap,
+            "target_ssim": target,
+            "style": style,
+            "label": label,
+            "regret": regret,
+            "kept_cap": kept,
+            "ssim": {m: r["ssim"] for m, r in methods.items()},
+            "seconds": {m: r["seconds"] for m, r in methods.items()},
+        }
+        examples.append(e)
         feats.append(
             np.concatenate(
-                [np.asarray(next(iter(methods.values()))["features"], np.float32), request_features(budget)]
+                [np.asarray(next(iter(methods.values()))["features"], np.float32), example_request(e)]
             )
         )
-    return examples, np.array(feats, np.float32).reshape(len(feats), -1)
+    width = len(FEATURE_NAMES) + len(REQUEST_FEATURE_NAMES)
+    return examples, np.array(feats, np.float32).reshape(len(feats), width)
 
 
-def regret_of(predict, examples: list[dict], x: np.ndarray) -> float:
-    picks = predict(x)
-    return float(
-        np.mean(
-            [
-                max(e["ssim"].values()) - e["ssim"].get(p, min(e["ssim"].values()))
-                for e, p in zip(examples, picks)
-            ]
-        )
-    )
+def retrain(db: Path, table: Path, out: Path) -> dict:
+    """Train from the shipped table plus the store; replace the model only if it is no worse.
 
-
-def retrain(db: Path, table: Path, out: Path) -> bool:
-    """Train from the shipped table plus the store; replace the model only if it is no worse."""
+    The comparison is on the served examples, which the current model never trained on: the
+    candidate's cross-validated choices against the current model's choices. Without served
+    examples there is nothing new to learn from and the current model stays. Returns whether the
+    model was replaced and both sides' figures on the served examples.
+    """
     from ..router import OnnxClassifier
 
-    shipped = labelled(load_all(table, table.with_name(AUG_TABLE.name)))
+    shipped = labelled(load_all(table, tuple(table.with_name(p.name) for p in (AUG_TABLE, REQUESTS_TABLE))))
     x1, y1, f1 = design(shipped)
     served, x2 = examples_from_store(db)
+    print(f"{len(shipped)} shipped + {len(served)} served examples")
+    current_path = out / "router.onnx"
+    current = OnnxClassifier(current_path) if current_path.exists() else None
+    if current is not None and current.meta["feature_names"] != [*FEATURE_NAMES, *REQUEST_FEATURE_NAMES]:
+        print(f"current {current.version} was trained on other features: it cannot be compared")
+        current = None
+    if current is not None and not served:
+        print(f"kept {current.version}: the store holds no image served by two methods for one request")
+        return {"replaced": False, "served": 0, "candidate": None, "current": None}
     y2 = np.array([e["label"] for e in served])
     f2 = np.array([int(e["logo"][-1], 16) % 2 for e in served], dtype=int)  # by image hash
     examples = shipped + served
@@ -243,25 +349,57 @@ def retrain(db: Path, table: Path, out: Path) -> bool:
     y = np.concatenate([y1, y2]) if len(served) else y1
     fold = np.concatenate([f1, f2]) if len(served) else f1
     cv = cross_validate(examples, x, y, fold)
-    current_path = out / "router.onnx"
-    current = OnnxClassifier(current_path) if current_path.exists() else None
-    print(f"{len(shipped)} shipped + {len(served)} served examples")
+    cv.pop("probabilities")
+    picks = cv.pop("predictions")
     print(f"candidate (cross-validated): accuracy {cv['accuracy']:.3f}, regret {cv['mean_regret_ssim']:.5f}")
+    mine = theirs = None
     if current is not None:
-
-        def predict(rows: np.ndarray) -> list[str]:
-            return [current.labels[int(np.argmax(current.proba(r)))] for r in rows]
-
-        cur_regret = regret_of(predict, examples, x)
-        cur_acc = float(np.mean([p == t for p, t in zip(predict(x), y)]))
-        print(f"current {current.version}: accuracy {cur_acc:.3f}, regret {cur_regret:.5f}")
-        if cv["mean_regret_ssim"] > cur_regret + 1e-6:
+        mine = score_picks(served, picks[len(shipped) :], y2)
+        theirs = score_picks(
+            served,
+            [_eligible(e, current.labels[int(np.argmax(current.proba(r)))]) for e, r in zip(served, x2)],
+            y2,
+        )
+        for who, f in (("candidate", mine), (f"current {current.version}", theirs)):
+            print(
+                f"on the {len(served)} served examples, {who}: accuracy {f['accuracy']:.3f}, "
+                f"regret {f['mean_regret_ssim']:.5f}, compute saved {f['compute_saved']:.0%}"
+            )
+        if mine["mean_regret_ssim"] > theirs["mean_regret_ssim"] + 1e-6:
             print("kept the current model: the candidate is worse")
-            return False
+            return {"replaced": False, "served": len(served), "candidate": mine, "current": theirs}
     digest = hashlib.sha256(table.read_bytes() + Path(db).read_bytes()).hexdigest()[:16]
     path = export(fit(x, y), out, {"table_sha256": digest, "cv": cv, "served_examples": len(served)})
     print(f"wrote {path}")
-    return True
+    return {"replaced": True, "served": len(served), "candidate": mine, "current": theirs}
+
+
+def learning_curve(
+    examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.ndarray, sizes=(5, 10, 20, 40), repeats=5
+) -> dict[int, tuple[float, float]]:
+    """Held-out accuracy when each fold trains on only ``n`` of its source logos (with their
+    augmentations and scenarios): flat means more logos of the same kind will not help."""
+    rng = np.random.default_rng(SEED)
+    logo = np.array([e["logo"] for e in examples])
+    out = {}
+    for n in sizes:
+        runs = []
+        for _ in range(repeats):
+            pred = np.empty_like(y)
+            for f in (0, 1):
+                names = np.unique(logo[fold != f])
+                chosen = set(rng.choice(names, min(n, len(names)), replace=False))
+                train = (fold != f) & np.isin(logo, list(chosen))
+                pred[fold == f] = fit(x[train], y[train]).predict(x[fold == f])
+            runs.append(float((pred == y).mean()))
+        out[n] = (float(np.mean(runs)), float(np.std(runs)))
+    return out
+
+
+def _eligible(e: dict, pick: str) -> str:
+    """A choice the example did not measure (the current model may know other methods) counts as
+    the costliest measured one."""
+    return pick if pick in e["ssim"] else max(e["ssim"], key=ROUTED.index)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -271,20 +409,64 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--search-1s", type=Path, default=None, help="with --from-bench: rows of a 1 s search run"
     )
-    ap.add_argument("--augmented", type=Path, default=AUG_TABLE, help="extra runs on augmented logos")
+    ap.add_argument(
+        "--extra",
+        type=Path,
+        nargs="*",
+        default=[AUG_TABLE, REQUESTS_TABLE],
+        help="more runs (augmented logos, request scenarios)",
+    )
     ap.add_argument("--out", type=Path, default=Path("server/tracewise/models"))
+    ap.add_argument("--learning-curve", action="store_true", help="also: accuracy against logos trained on")
     a = ap.parse_args(argv)
     if a.from_bench:
         print(f"{table_from_bench(a.from_bench, a.table, a.search_1s)} runs -> {a.table}")
-    examples = labelled(load_all(a.table, a.augmented))
+    extra = tuple(p for p in a.extra if p.exists())
+    examples = labelled(load_all(a.table, extra))
     x, y, fold = design(examples)
     cv = cross_validate(examples, x, y, fold)
+    proba = cv.pop("probabilities")
+    cv.pop("predictions")
     print(json.dumps(cv, indent=1))
-    digest = hashlib.sha256(
-        a.table.read_bytes() + (a.augmented.read_bytes() if a.augmented and a.augmented.exists() else b"")
-    ).hexdigest()[:16]
+    for name, picks in policies(examples, proba).items():
+        f = score_picks(examples, picks, y)
+        print(
+            f"{name:32s} accuracy {f['accuracy']:.3f}  regret {f['mean_regret_ssim']:.5f}  "
+            f"saved {f['compute_saved']:.0%}  cap misses {f['cap_misses']}"
+        )
+    if a.learning_curve:
+        for n, (mean, sd) in learning_curve(examples, x, y, fold).items():
+            print(f"trained on {n:2d} logos per fold: accuracy {mean:.3f} +- {sd:.3f}")
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in (a.table, *extra))).hexdigest()[:16]
     path = export(fit(x, y), a.out, {"table_sha256": digest, "cv": cv})
     print(f"wrote {path}")
+
+
+def policies(examples: list[dict], proba: np.ndarray) -> dict[str, list[str]]:
+    """Simple policies and the served decision rule (cross-validated probabilities) on the examples."""
+    from ..router import LOW_CONFIDENCE
+
+    def rule(threshold: float) -> list[str]:
+        picks = []
+        for e, p in zip(examples, proba):
+            measured = [m for m in ROUTED if m in e["ssim"]]
+            probs = np.array([p[ROUTED.index(m)] for m in measured])
+            probs = probs / probs.sum() if probs.sum() > 0 else np.full(len(measured), 1 / len(measured))
+            i = int(np.argmax(probs))
+            if probs[i] < threshold and i < len(measured) - 1:
+                i += 1
+            picks.append(measured[i])
+        return picks
+
+    out = {
+        "always mapping": ["mapping" for _ in examples],
+        "always search": ["search" for _ in examples],
+        "always the costliest that fits": [max(e["ssim"], key=ROUTED.index) for e in examples],
+        "oracle (the label)": [e["label"] for e in examples],
+    }
+    for t in (0.0, 0.6, 0.7, LOW_CONFIDENCE, 0.9):
+        out[f"router, threshold {t:.1f}"] = rule(t)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
-"""More router labels from real runs: the 1 s scenario (mapping, or search for 1 s) on augmented
-dev logos (rescaled from the SVG, on a background colour, JPEG-compressed), each method run by
-models trained on the other fold. Writes ``data/router_table_aug.csv`` with the features of the
-augmented picture, which ``tracewise.training.router`` adds to the shipped table.
+"""More router labels from real runs: request scenarios (a tight byte cap, a quality target, the
+polygon style) and augmented pictures (rescaled from the SVG, on a background colour,
+JPEG-compressed), each method run with the request's own options by mapping models trained on the
+other fold. Rows carry the picture's features and the request's fields, and
+``tracewise.training.router`` adds them to the shipped table.
 
-    python -m tracewise.training.router_augment [--augs scale128,background,jpeg] [--budget 1]
+    python -m tracewise.training.router_augment --budget 1 [--augs scale128,background,jpeg]
+    python -m tracewise.training.router_augment --budget 1 --augs orig,scale128,background,jpeg \\
+        --scenarios cap50,target90,target95,polygon --append
 
-About 1.1 s per augmented picture at --budget 1 (80 logos x 3: ~4 minutes), ~5 s at --budget 5
-(~20 minutes; append its rows to the same file).
+About 1.1 s per picture and scenario at --budget 1, ~5 s at --budget 5. ``--append`` adds to the
+file instead of replacing it (the header is written once).
 """
 
 from __future__ import annotations
@@ -25,44 +28,83 @@ from ..methods import mapping, search
 from ..objective import Job, Objective
 
 OUT = Path("data/router_table_aug.csv")
+COLUMNS = [
+    "logo", "aug", "scenario", "budget_s", "max_svg_bytes", "target_ssim", "style",
+    "method", "ssim", "score", "bytes", "seconds", "features",
+]  # fmt: skip
+# name -> (byte cap as a fraction of the default cap, target SSIM, style)
+SCENARIOS: dict[str, tuple[float | None, float | None, str]] = {
+    "default": (None, None, "spline"),
+    "cap50": (0.5, None, "spline"),
+    "target90": (None, 0.90, "spline"),
+    "target95": (None, 0.95, "spline"),
+    "polygon": (None, None, "polygon"),
+}
+
+
+def objective_for(scenario: str, picture, budget: float) -> Objective:
+    """The request a scenario stands for; a cap is a fraction of this picture's default cap."""
+    fraction, target, style = SCENARIOS[scenario]
+    cap = None
+    if fraction is not None:
+        default_cap = Job(picture, Objective(style=style), budget).cap
+        cap = max(64, int(default_cap * fraction))
+    return Objective(style=style, max_svg_bytes=cap, target_ssim=target, budget_s=budget)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--augs", default="scale128,background,jpeg")
+    ap.add_argument("--augs", default="scale128,background,jpeg", help="orig for the logos themselves")
+    ap.add_argument("--scenarios", default="default", help=", ".join(SCENARIOS))
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--table", type=Path, default=Path("data/mapping_table.npz"))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--append", action="store_true")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N logos (a quick check)")
     a = ap.parse_args(argv)
     wanted = set(a.augs.split(","))
+    scenarios = a.scenarios.split(",")
+    for s in scenarios:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s!r}; known: {', '.join(SCENARIOS)}")
+    fresh = not (a.append and a.out.exists())
+    chosen = logos()[: a.limit] if a.limit else logos()
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, open(a.out, "w", newline="") as fh:
+    with tempfile.TemporaryDirectory() as tmp, open(a.out, "w" if fresh else "a", newline="") as fh:
         models, _ = _fold_models(a.table, Path(tmp))
         w = csv.writer(fh)
-        w.writerow(["logo", "aug", "budget_s", "method", "ssim", "bytes", "seconds", "features"])
-        for i, logo in enumerate(logos()):
+        if fresh:
+            w.writerow(COLUMNS)
+        for i, logo in enumerate(chosen):
             for aug, picture in augmentations(logo):
                 if aug not in wanted:
                     continue
                 feats = json.dumps([round(float(v), 6) for v in features(picture.rgba)])
-                for method, run in (("mapping", mapping.run), ("search", search.run)):
-                    job = Job(picture, Objective(budget_s=a.budget), a.budget)
-                    t = time.perf_counter()
-                    r = run(job, model=models[logo.fold])
-                    w.writerow(
-                        [
-                            logo.name,
-                            aug,
-                            a.budget,
-                            method,
-                            f"{r.quality.ssim:.6f}",
-                            r.quality.svg_bytes,
-                            f"{time.perf_counter() - t:.4f}",
-                            feats,
-                        ]
-                    )
+                for scenario in scenarios:
+                    objective = objective_for(scenario, picture, a.budget)
+                    for method, run in (("mapping", mapping.run), ("search", search.run)):
+                        job = Job(picture, objective, a.budget)
+                        t = time.perf_counter()
+                        r = run(job, model=models[logo.fold])
+                        w.writerow(
+                            [
+                                logo.name,
+                                aug,
+                                scenario,
+                                a.budget,
+                                objective.max_svg_bytes or "",
+                                objective.target_ssim or "",
+                                objective.style,
+                                method,
+                                f"{r.quality.ssim:.6f}",
+                                f"{r.quality.score:.6f}",
+                                r.quality.svg_bytes,
+                                f"{time.perf_counter() - t:.4f}",
+                                feats,
+                            ]
+                        )
             fh.flush()
-            print(f"[{i + 1}/80] {logo.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"[{i + 1}/{len(chosen)}] {logo.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 
 
