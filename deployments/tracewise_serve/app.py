@@ -330,7 +330,7 @@ class Ingress:
             and m in self.workers
             and budget >= MIN_BUDGET_S[m]
             and m not in busy
-            and self.inflight[m] < self.inflight_limits.get(m, 1 << 30)
+            and self._room_to_explore(m)
         ]
         if not free:
             self.metrics.inc("tracewise_explorations", {"method": "none", "outcome": "no_room"})
@@ -343,16 +343,22 @@ class Ingress:
         self._exploring.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._exploring.discard)
 
+    def _room_to_explore(self, method: str) -> bool:
+        """Exploration only uses the idle half of a method's admission limit: it must not take
+        the room a request needs, nor be what pushes a method into backpressure."""
+        limit = self.inflight_limits.get(method)
+        return limit is None or self.inflight[method] < limit / 2
+
     async def _explore(
         self, rid: str, image: bytes, picture: Picture, objective: Objective, method: str
     ) -> None:
-        if self.inflight[method] >= self.inflight_limits.get(method, 1 << 30):
+        if not self._room_to_explore(method):
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "no_room"})
             return  # checked again: an exploration must never be what marks a method saturated
         budget = engine.method_budget(method, objective.budget_s, routed=True)
         try:
             with span("tracewise.explore", method=method, budget_s=budget, request_id=rid):
-                out = await self._call(method, picture, objective, budget)
+                out = await self._call(method, picture, objective, budget, exploring=True)
         except Exception as exc:  # noqa: BLE001 - nobody waits for it: count it, log it
             log.info("exploration with %s failed: %r", method, exc)
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "failed"})
@@ -375,8 +381,12 @@ class Ingress:
             ctx.set_trailing_metadata([("request_id", rid)])
         return code.name
 
-    async def _call(self, method: str, picture: Picture, objective: Objective, budget: float) -> dict:
-        """Call one method deployment; raise on failure so the caller can fall back."""
+    async def _call(
+        self, method: str, picture: Picture, objective: Objective, budget: float, exploring: bool = False
+    ) -> dict:
+        """Call one method deployment; raise on failure so the caller can fall back. Backpressure
+        marks the method saturated, except for an exploration (its own queueing says nothing
+        about the room requests have)."""
         limit = self.inflight_limits.get(method)
         if limit is not None and self.inflight[method] >= limit:
             self._saturated(method)
@@ -392,7 +402,8 @@ class Ingress:
             response.cancel()
             raise
         except BackPressureError as exc:
-            self._saturated(method)
+            if not exploring:
+                self._saturated(method)
             raise Overloaded(f"{method} is saturated") from exc
         finally:
             self._inflight(method, -1)

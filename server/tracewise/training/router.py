@@ -22,6 +22,7 @@ import argparse
 import csv
 import hashlib
 import json
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -201,10 +202,34 @@ def load_all(table: Path = TABLE, extra: tuple[Path, ...] = (AUG_TABLE, REQUESTS
     return rows
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
-    model = RandomForestClassifier(n_estimators=100, min_samples_leaf=2, random_state=SEED, n_jobs=1)
+def fit(
+    x: np.ndarray, y: np.ndarray, min_samples_leaf: int = 2, max_depth: int | None = None
+) -> RandomForestClassifier:
+    model = RandomForestClassifier(
+        n_estimators=100, min_samples_leaf=min_samples_leaf, max_depth=max_depth, random_state=SEED, n_jobs=1
+    )
     model.fit(x, y)
     return model
+
+
+# The forest's size is chosen by an inner grouped cross-validation on the training logos only (the
+# labels are close calls, so shallower trees may generalise better; the data decides).
+GRID = tuple({"min_samples_leaf": leaf, "max_depth": depth} for leaf in (2, 10) for depth in (None, 8, 4))
+
+
+def tune(x: np.ndarray, y: np.ndarray, logo: np.ndarray) -> dict:
+    """The GRID entry with the best accuracy over two inner folds split by source logo."""
+    inner = np.array([zlib.crc32(str(n).encode()) % 2 for n in logo])
+    if len(set(inner)) < 2:
+        return dict(GRID[0])
+    scores = []
+    for params in GRID:
+        right = 0
+        for f in (0, 1):
+            train, test = inner != f, inner == f
+            right += int((fit(x[train], y[train], **params).predict(x[test]) == y[test]).sum())
+        scores.append(right)
+    return dict(GRID[int(np.argmax(scores))])
 
 
 def _mean_by(examples: list[dict], values, key: str) -> dict[str, float]:
@@ -242,8 +267,12 @@ def cross_validate(examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.
     """Two-fold cross-validation grouped by source logo: the model's own choices."""
     pred = np.empty_like(y)
     proba = np.zeros((len(y), len(ROUTED)))
+    logo = np.array([e["logo"] for e in examples])
+    chosen = []
     for f in (0, 1):
-        model = fit(x[fold != f], y[fold != f])
+        params = tune(x[fold != f], y[fold != f], logo[fold != f])
+        chosen.append(params)
+        model = fit(x[fold != f], y[fold != f], **params)
         pred[fold == f] = model.predict(x[fold == f])
         p = model.predict_proba(x[fold == f])
         for j, c in enumerate(model.classes_):
@@ -257,6 +286,7 @@ def cross_validate(examples: list[dict], x: np.ndarray, y: np.ndarray, fold: np.
         "label_counts": {m: int((y == m).sum()) for m in labels},
         "probabilities": proba,  # for the policy comparison; dropped before export
         "predictions": pred,  # out-of-fold choices; dropped before export
+        "forest_per_fold": chosen,
     }
 
 
@@ -369,7 +399,12 @@ def retrain(db: Path, table: Path, out: Path) -> dict:
             print("kept the current model: the candidate is worse")
             return {"replaced": False, "served": len(served), "candidate": mine, "current": theirs}
     digest = hashlib.sha256(table.read_bytes() + Path(db).read_bytes()).hexdigest()[:16]
-    path = export(fit(x, y), out, {"table_sha256": digest, "cv": cv, "served_examples": len(served)})
+    params = tune(x, y, np.array([e["logo"] for e in examples]))
+    path = export(
+        fit(x, y, **params),
+        out,
+        {"table_sha256": digest, "cv": cv, "served_examples": len(served), "forest": params},
+    )
     print(f"wrote {path}")
     return {"replaced": True, "served": len(served), "candidate": mine, "current": theirs}
 
@@ -390,7 +425,8 @@ def learning_curve(
                 names = np.unique(logo[fold != f])
                 chosen = set(rng.choice(names, min(n, len(names)), replace=False))
                 train = (fold != f) & np.isin(logo, list(chosen))
-                pred[fold == f] = fit(x[train], y[train]).predict(x[fold == f])
+                params = tune(x[train], y[train], logo[train])
+                pred[fold == f] = fit(x[train], y[train], **params).predict(x[fold == f])
             runs.append(float((pred == y).mean()))
         out[n] = (float(np.mean(runs)), float(np.std(runs)))
     return out
@@ -438,7 +474,8 @@ def main(argv: list[str] | None = None) -> None:
         for n, (mean, sd) in learning_curve(examples, x, y, fold).items():
             print(f"trained on {n:2d} logos per fold: accuracy {mean:.3f} +- {sd:.3f}")
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in (a.table, *extra))).hexdigest()[:16]
-    path = export(fit(x, y), a.out, {"table_sha256": digest, "cv": cv})
+    params = tune(x, y, np.array([e["logo"] for e in examples]))
+    path = export(fit(x, y, **params), a.out, {"table_sha256": digest, "cv": cv, "forest": params})
     print(f"wrote {path}")
 
 
