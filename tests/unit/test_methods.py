@@ -59,6 +59,20 @@ def test_mapping_walks_down_its_ranking_to_keep_a_tight_cap(sample):
     assert kept >= len(sample) - 1
 
 
+def test_mapping_with_a_target_takes_the_smallest_ranked_configuration_reaching_it(dev_logos):
+    smaller = 0
+    for logo in dev_logos[::10]:
+        data = logo.png.read_bytes()
+        free = vectorize(data, "mapping")
+        target = free.quality.score - 0.02
+        r = vectorize(data, "mapping", Objective(target_ssim=target))
+        assert r.quality.score >= target and r.quality.svg_bytes <= free.quality.svg_bytes
+        if r.quality.svg_bytes < free.quality.svg_bytes:
+            smaller += 1
+            assert r.source.startswith("mapping rank") and any("fewer bytes" in n for n in r.notes)
+    assert smaller >= 3  # of 8: the ranking usually holds a smaller SVG within 0.02
+
+
 def test_search_beats_mapping_and_defaults(sample):
     for logo in sample[:2]:
         data = logo.png.read_bytes()

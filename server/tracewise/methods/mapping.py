@@ -83,16 +83,46 @@ def ranked_params(job: Job, model: MappingModel | None = None) -> list[Params]:
     return out
 
 
+def _smallest_reaching(
+    job: Job, ranked: list[Params], best: Candidate, target: float
+) -> tuple[Candidate, int]:
+    """``best`` reaches the target: trace the rest of the ranking (cheap) and measure the SVGs
+    smaller than it, smallest first, until one reaches the target too."""
+    smaller, traced = [], 0
+    for rank, p in enumerate(ranked[1:], start=2):
+        if job.remaining() <= 0:
+            break
+        svg = trace(job.prepared, p)
+        traced += 1
+        if len(svg) < best.quality.svg_bytes:
+            smaller.append((len(svg), rank, p, svg))
+    for _, rank, p, svg in sorted(smaller, key=lambda t: t[0]):
+        if job.remaining() <= 0:
+            break
+        candidate = Candidate(p, svg, job.reference.measure(svg), f"mapping rank {rank}")
+        if candidate.quality.score >= target:
+            return job.better(best, candidate), traced
+    return best, traced
+
+
 def run(job: Job, model: MappingModel | None = None) -> Result:
     """Trace the best-ranked configuration. Over the byte cap, walk down the ranking tracing
     (not measuring: ~8 ms each at 256 px) until one fits and measure that one; if none does,
-    the size reference, and failing that the smallest SVG seen, said in the notes."""
+    the size reference, and failing that the smallest SVG seen, said in the notes. With a
+    quality target the first one reaches, the smallest configuration of the ranking that also
+    reaches it (~0.1-0.2 s at 256 px instead of ~40 ms)."""
     ranked = ranked_params(job, model)
     first = ranked[0]
     svg = trace(job.prepared, first)
     best = Candidate(first, svg, job.reference.measure(svg), "mapping")
     evaluations, notes = 1, []
     if best.quality.svg_bytes <= job.cap:
+        target = job.objective.target_ssim
+        if target is not None and best.quality.score >= target:
+            best, traced = _smallest_reaching(job, ranked, best, target)
+            evaluations += traced
+            if best.params != first:
+                notes.append(f"the target is reached with fewer bytes by {best.label}")
         return finish("mapping", job, best, evaluations, notes=notes)
     smallest: tuple[int, Params, str] = (len(svg), first, svg)
     for rank, p in enumerate(ranked[1:], start=2):
