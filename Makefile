@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint bench bench-reliability train serve protos k8s lock audit
+.PHONY: install test lint bench bench-reliability train train-router router-runs serve protos k8s lock audit
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,22 @@ bench: install
 train: install
 	$(PY) -m tracewise.training.table -o data/mapping_table.npz
 	$(PY) -m tracewise.training.mapping
+
+# The router and logo-type models from the shipped runs in data/ (about a minute)
+train-router: install
+	$(PY) -m tracewise.training.router --learning-curve
+	$(PY) -m tracewise.training.logotype
+
+# The router's runs from scratch (hours on 2 cores; `make bench` first writes quality_rows.json)
+router-runs: install
+	$(VENV)/bin/tracewise bench --methods default,search --search-budget 1 --json bench/out/quality_rows_1s.json
+	$(PY) -m tracewise.training.router --from-bench bench/out/quality_rows.json --search-1s bench/out/quality_rows_1s.json
+	$(PY) -m tracewise.training.router_augment --budget 1
+	$(PY) -m tracewise.training.router_augment --budget 5 --append
+	$(PY) -m tracewise.training.router_augment --budget 1 --augs orig,scale128,background,jpeg \
+		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv
+	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig \
+		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv --append
 
 serve: install
 	$(VENV)/bin/tracewise serve
