@@ -44,3 +44,26 @@ def test_serve_and_bench_take_their_own_options(capsys):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0 and option in capsys.readouterr().out
+
+
+def test_route_takes_the_request_fields(capsys, dev_logos):
+    png = str(dev_logos[5].png)
+    assert main(["route", png, "--budget", "0.2", "--json"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert fast["method"] == "mapping" and set(fast["probabilities"]) == {"mapping"}
+    args = [
+        "route",
+        png,
+        "--budget",
+        "5",
+        "--max-bytes",
+        "900",
+        "--target-ssim",
+        "0.95",
+        "--style",
+        "polygon",
+    ]
+    assert main([*args, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["method"] in ("mapping", "search") and d["logo_type"] and d["decision_ms"] < d["total_ms"] + 1e-9
+    assert abs(sum(d["probabilities"].values()) - 1) < 1e-6

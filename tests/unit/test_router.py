@@ -94,25 +94,27 @@ def test_judge_ranks_like_the_engine():
     judge = training.judge
     # No cap, no target: the cheapest within the SSIM tolerance of the best.
     assert judge({"mapping": _run(0.950, 900), "search": _run(0.951, 800)})[0] == "mapping"
-    label, regret, _ = judge({"mapping": _run(0.940, 900), "search": _run(0.951, 800)})
+    label, regret, _, _ = judge({"mapping": _run(0.940, 900), "search": _run(0.951, 800)})
     assert label == "search" and abs(regret["mapping"] - 0.011) < 1e-9 and regret["search"] == 0
     # A cap: a result over it is not good enough, however fine it looks.
-    label, _, kept = judge({"mapping": _run(0.99, 1300), "search": _run(0.97, 1000)}, max_svg_bytes=1100)
+    label, _, kept, _ = judge({"mapping": _run(0.99, 1300), "search": _run(0.97, 1000)}, max_svg_bytes=1100)
     assert label == "search" and kept == {"mapping": False, "search": True}
     # Nothing keeps the cap: the smallest (within the bytes tolerance) wins.
     assert judge({"mapping": _run(0.99, 1300), "search": _run(0.9, 1250)}, max_svg_bytes=1000)[0] == "mapping"
     assert judge({"mapping": _run(0.99, 1600), "search": _run(0.9, 1250)}, max_svg_bytes=1000)[0] == "search"
     # A target: reaching it with (about) the fewest bytes; SSIM above it is worth nothing.
     runs = {"mapping": _run(0.99, 1325), "search": _run(0.974, 529)}
-    label, regret, _ = judge(runs, target_ssim=0.95)
-    assert label == "search" and regret["search"] == 0 and regret["mapping"] == 0
+    label, regret, _, reached = judge(runs, target_ssim=0.95)
+    assert label == "search" and regret["search"] == 0 and regret["mapping"] == 0 and all(reached.values())
     assert judge({"mapping": _run(0.99, 560), "search": _run(0.974, 529)}, target_ssim=0.95)[0] == "mapping"
     # The target is compared with the score (alpha-aware), as the engine does.
     alpha_short = {"mapping": _run(0.96, 500, score=0.94), "search": _run(0.955, 520)}
     assert judge(alpha_short, target_ssim=0.95)[0] == "search"
     # Nothing reaches the target: back to the SSIM tolerance, regret up to the target only.
-    label, regret, _ = judge({"mapping": _run(0.90, 500), "search": _run(0.93, 800)}, target_ssim=0.95)
-    assert label == "search" and abs(regret["mapping"] - 0.03) < 1e-9
+    label, regret, _, reached = judge(
+        {"mapping": _run(0.90, 500), "search": _run(0.93, 800)}, target_ssim=0.95
+    )
+    assert label == "search" and abs(regret["mapping"] - 0.03) < 1e-9 and not any(reached.values())
 
 
 def test_request_scenarios_are_real_runs_with_their_fields():
@@ -182,3 +184,15 @@ def test_retrain_learns_from_served_results_and_never_swaps_for_worse(tmp_path, 
     assert outcome["replaced"] == (outcome["candidate"]["mean_regret_ssim"] == 0)
     meta = json.loads((out / "router.json").read_text())
     assert meta["served_examples"] == (16 if outcome["replaced"] else 0)
+
+
+def test_request_fields_reach_the_model(dev_logos, monkeypatch):
+    r = default_router()
+    seen = []
+    real = r.model.proba
+    monkeypatch.setattr(r.model, "proba", lambda x: (seen.append(np.asarray(x)), real(x))[1])
+    rgba = dev_logos[7].picture().rgba
+    r.decide(rgba, 5.0, max_svg_bytes=1024, target_ssim=0.9, style="polygon")
+    r.decide(rgba, 5.0)
+    assert np.allclose(seen[0][-4:], [np.log2(5.0), 10.0, 0.9, 1.0], atol=1e-6)
+    assert np.allclose(seen[1][-4:], [np.log2(5.0), 0.0, 0.0, 0.0], atol=1e-6)

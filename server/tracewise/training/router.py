@@ -1,19 +1,24 @@
 """Train the router from real runs and export it to ONNX.
 
-Labels come from measured results, never from rules: for each logo and request scenario
-(time budget), the label is the cheapest method whose SSIM is within ``TOLERANCE`` of the best
-method that fits the budget (all at the default byte cap). The runs come from the quality
-benchmark (``bench/quality.py`` writes every method's result per logo, each from models trained
-on the other fold), stored as ``data/router_table.csv``:
+Labels come from measured results, never from rules: for each logo (and augmentation) and
+request scenario (time budget; byte cap, quality target, style), the label is the cheapest method
+whose result is as good as the best method that fits the request, judged the way the engine ranks
+results (``judge``: within the cap first; with a target, reaching it with about the fewest bytes;
+otherwise within ``TOLERANCE`` SSIM). The runs, each method run by mapping models trained on the
+other fold of logos:
 
-    tracewise bench --methods default,search --search-budget 1 --json bench/out/quality_rows_1s.json
-    python -m tracewise.training.router --from-bench bench/out/quality_rows.json \
-        --search-1s bench/out/quality_rows_1s.json                                 # rebuild the table
-    python -m tracewise.training.router                                            # train + export
+- ``data/router_table.csv``: the quality benchmark's per-logo results (1, 5 and 30 s), rebuilt by
+  ``--from-bench bench/out/quality_rows.json --search-1s bench/out/quality_rows_1s.json``;
+- ``data/router_table_aug.csv``: 1 and 5 s on three augmentations of every logo;
+- ``data/router_table_requests.csv``: a half byte cap, targets 0.90 / 0.95 and the polygon style,
+  at 1 s on the logos and their augmentations and at 5 s on the logos
+  (``python -m tracewise.training.router_augment``; ``make router-runs`` does all of it).
 
-Reports, with two-fold cross-validation by logo: accuracy, confusion matrix, mean regret (SSIM
-lost against the best method that fits) and compute saved against always running the costliest
-method that fits.
+``python -m tracewise.training.router`` trains and exports, and reports with two-fold
+cross-validation grouped by source logo: accuracy, confusion matrix, mean regret (SSIM lost
+against the best choice), byte-cap misses and compute saved against always running the costliest
+method that fits, per budget and scenario, beside simple policies and the served confidence rule.
+Below 0.5 s only mapping fits (``router.MIN_BUDGET_S``): no label is needed there.
 """
 
 from __future__ import annotations
@@ -88,8 +93,9 @@ def _number(v) -> float | None:
 
 def judge(
     methods: dict[str, dict], max_svg_bytes: int | None = None, target_ssim: float | None = None
-) -> tuple[str, dict[str, float], dict[str, bool]]:
-    """The label (cheapest method good enough), each method's regret and whether it kept the cap.
+) -> tuple[str, dict[str, float], dict[str, bool], dict[str, bool]]:
+    """The label (cheapest method good enough), each method's regret, whether it kept the cap and
+    whether it reached the target (always, without one).
 
     Results are ranked the way the engine ranks candidates (``objective.Job.key``): within the
     request's byte cap first; then, with a target, reaching it with the fewest bytes; otherwise the
@@ -131,7 +137,8 @@ def judge(
         reference = min(reference, target_ssim)
     label = next(m for m in ROUTED if m in methods and good(methods[m]))
     regret = {m: max(0.0, reference - float(r["ssim"])) for m, r in methods.items()}
-    return label, regret, {m: kept(r) for m, r in methods.items()}
+    reached = {m: target_ssim is None or q(r) >= target_ssim for m, r in methods.items()}
+    return label, regret, {m: kept(r) for m, r in methods.items()}, reached
 
 
 def labelled(rows: list[dict]) -> list[dict]:
@@ -146,7 +153,7 @@ def labelled(rows: list[dict]) -> list[dict]:
     for (logo, aug, scenario, (budget, cap, target, style)), methods in sorted(
         groups.items(), key=lambda kv: repr(kv[0])
     ):
-        label, regret, kept = judge(methods, cap, target)
+        label, regret, kept, reached = judge(methods, cap, target)
         example = {
             "logo": logo,
             "aug": aug,
@@ -158,6 +165,7 @@ def labelled(rows: list[dict]) -> list[dict]:
             "label": label,
             "regret": regret,
             "kept_cap": kept,
+            "reached_target": reached,
             "ssim": {m: float(r["ssim"]) for m, r in methods.items()},
             "seconds": {m: float(r["seconds"]) for m, r in methods.items()},
         }
@@ -242,12 +250,12 @@ def _mean_by(examples: list[dict], values, key: str) -> dict[str, float]:
 def score_picks(examples: list[dict], picks, y: np.ndarray | None = None) -> dict:
     """Accuracy, regret, cap misses and compute of a list of choices (one per example)."""
     y = np.array([e["label"] for e in examples]) if y is None else y
-    picks = np.asarray(picks)
-    regret = [e["regret"][p] for e, p in zip(examples, picks)]
-    missed = [(not e["kept_cap"][p]) and any(e["kept_cap"].values()) for e, p in zip(examples, picks)]
-    spent = sum(e["seconds"][p] for e, p in zip(examples, picks))
+    final = np.asarray(picks)
+    spent = sum(e["seconds"][p] for e, p in zip(examples, final))
+    regret = [e["regret"][p] for e, p in zip(examples, final)]
+    missed = [(not e["kept_cap"][p]) and any(e["kept_cap"].values()) for e, p in zip(examples, final)]
     costliest = sum(e["seconds"][max(e["seconds"], key=ROUTED.index)] for e in examples)
-    right = picks == y
+    right = final == y
     return {
         "accuracy": float(right.mean()),
         "mean_regret_ssim": float(np.mean(regret)),
@@ -325,7 +333,7 @@ def examples_from_store(db: Path) -> tuple[list[dict], np.ndarray]:
         methods = {m: r for m, r in methods.items() if m in ROUTED}
         if len(methods) < 2:
             continue
-        label, regret, kept = judge(methods, cap, target)
+        label, regret, kept, reached = judge(methods, cap, target)
         e = {
             "logo": image,
             "aug": "served",
@@ -337,6 +345,7 @@ def examples_from_store(db: Path) -> tuple[list[dict], np.ndarray]:
             "label": label,
             "regret": regret,
             "kept_cap": kept,
+            "reached_target": reached,
             "ssim": {m: r["ssim"] for m, r in methods.items()},
             "seconds": {m: r["seconds"] for m, r in methods.items()},
         }
