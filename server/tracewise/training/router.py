@@ -510,7 +510,7 @@ def policies(examples: list[dict], proba: np.ndarray) -> dict[str, list[str]]:
         "always the costliest that fits": [max(e["ssim"], key=ROUTED.index) for e in examples],
         "oracle (the label)": [e["label"] for e in examples],
     }
-    for t in (0.0, 0.6, 0.7, LOW_CONFIDENCE, 0.9):
+    for t in sorted({0.0, 0.6, 0.7, 0.8, 0.9, LOW_CONFIDENCE}):
         out[f"router, threshold {t:.1f}"] = rule(t)
     return out
 
