@@ -141,6 +141,27 @@ def judge(
     return label, regret, {m: kept(r) for m, r in methods.items()}, reached
 
 
+def make_example(methods: dict[str, dict], logo: str, aug: str, scenario: str, request: tuple) -> dict:
+    """One training example: the request's fields, the label and what each choice would cost."""
+    budget, cap, target, style = request
+    label, regret, kept, reached = judge(methods, cap, target)
+    return {
+        "logo": logo,
+        "aug": aug,
+        "scenario": scenario,
+        "budget_s": budget,
+        "max_svg_bytes": cap,
+        "target_ssim": target,
+        "style": style,
+        "label": label,
+        "regret": regret,
+        "kept_cap": kept,
+        "reached_target": reached,
+        "ssim": {m: float(r["ssim"]) for m, r in methods.items()},
+        "seconds": {m: float(r["seconds"]) for m, r in methods.items()},
+    }
+
+
 def labelled(rows: list[dict]) -> list[dict]:
     """One example per (logo, augmentation, request scenario): the request's fields, the label,
     and what each choice would have cost."""
@@ -153,22 +174,7 @@ def labelled(rows: list[dict]) -> list[dict]:
     for (logo, aug, scenario, (budget, cap, target, style)), methods in sorted(
         groups.items(), key=lambda kv: repr(kv[0])
     ):
-        label, regret, kept, reached = judge(methods, cap, target)
-        example = {
-            "logo": logo,
-            "aug": aug,
-            "scenario": scenario,
-            "budget_s": budget,
-            "max_svg_bytes": cap,
-            "target_ssim": target,
-            "style": style,
-            "label": label,
-            "regret": regret,
-            "kept_cap": kept,
-            "reached_target": reached,
-            "ssim": {m: float(r["ssim"]) for m, r in methods.items()},
-            "seconds": {m: float(r["seconds"]) for m, r in methods.items()},
-        }
+        example = make_example(methods, logo, aug, scenario, (budget, cap, target, style))
         stored = next(iter(methods.values())).get("features")
         if stored:
             example["features"] = json.loads(stored)
@@ -333,22 +339,7 @@ def examples_from_store(db: Path) -> tuple[list[dict], np.ndarray]:
         methods = {m: r for m, r in methods.items() if m in ROUTED}
         if len(methods) < 2:
             continue
-        label, regret, kept, reached = judge(methods, cap, target)
-        e = {
-            "logo": image,
-            "aug": "served",
-            "scenario": "served",
-            "budget_s": budget,
-            "max_svg_bytes": cap,
-            "target_ssim": target,
-            "style": style,
-            "label": label,
-            "regret": regret,
-            "kept_cap": kept,
-            "reached_target": reached,
-            "ssim": {m: r["ssim"] for m, r in methods.items()},
-            "seconds": {m: r["seconds"] for m, r in methods.items()},
-        }
+        e = make_example(methods, image, "served", "served", (budget, cap, target, style))
         examples.append(e)
         feats.append(
             np.concatenate(
