@@ -66,4 +66,4 @@ def test_route_takes_the_request_fields(capsys, dev_logos):
     assert main([*args, "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["method"] in ("mapping", "search") and d["logo_type"] and d["decision_ms"] < d["total_ms"] + 1e-9
-    assert abs(sum(d["probabilities"].values()) - 1) < 1e-6
+    assert abs(sum(d["probabilities"].values()) - 1) < 1e-3  # each rounded to 4 decimals

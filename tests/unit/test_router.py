@@ -44,7 +44,7 @@ def test_budget_decides_what_is_eligible(dev_logos):
     assert r.decide(rgba, 0.2).method == "mapping"
     d = r.decide(rgba, 60.0)
     assert set(d.probabilities) == {"mapping", "search", "regional"}
-    assert abs(sum(d.probabilities.values()) - 1) < 1e-6
+    assert abs(sum(d.probabilities.values()) - 1) < 1e-3  # each rounded to 4 decimals
     assert set(r.decide(rgba, MIN_BUDGET_S["search"]).probabilities) == {"mapping", "search"}
 
 

@@ -502,7 +502,7 @@ def policies(examples: list[dict], proba: np.ndarray) -> dict[str, list[str]]:
         "oracle (the label)": [e["label"] for e in examples],
     }
     for t in sorted({0.0, 0.6, 0.7, 0.8, 0.9, LOW_CONFIDENCE}):
-        out[f"router, threshold {t:.1f}"] = rule(t)
+        out[f"router, threshold {t:.2f}"] = rule(t)
     return out
 
 
