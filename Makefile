@@ -51,7 +51,7 @@ router-runs: install
 	$(PY) -m tracewise.training.router_augment --budget 5 --append
 	$(PY) -m tracewise.training.router_augment --budget 1 --augs orig,scale128,background,jpeg \
 		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv
-	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig \
+	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig,background,jpeg \
 		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv --append
 
 serve: install

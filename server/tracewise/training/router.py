@@ -11,7 +11,7 @@ other fold of logos:
   ``--from-bench bench/out/quality_rows.json --search-1s bench/out/quality_rows_1s.json``;
 - ``data/router_table_aug.csv``: 1 and 5 s on three augmentations of every logo;
 - ``data/router_table_requests.csv``: a half byte cap, targets 0.90 / 0.95 and the polygon style,
-  at 1 s on the logos and their augmentations and at 5 s on the logos
+  at 1 s on the logos and three augmentations, at 5 s on the logos and two (background, JPEG)
   (``python -m tracewise.training.router_augment``; ``make router-runs`` does all of it).
 
 ``python -m tracewise.training.router`` trains and exports, and reports with two-fold
