@@ -268,18 +268,21 @@ class Ingress:
         out: dict,
         decision: Any,
         requested: str,
+        feats: list[float] | None = None,
     ) -> None:
         """Append the served result to the results store (the router retrains from it; the
-        report reads it). Cache hits are recorded too, marked, without features."""
+        report reads it). Cache hits are recorded too, marked, without features. ``feats``: the
+        image features when already computed (an exploration reuses the router's)."""
         from tracewise.features import features
 
         assert self.store is not None
         cached = bool(out.get("cached"))
         logo_type = out.get("logo_type") or None
         if cached or picture is None:
-            feats: list[float] = []
-        else:  # routed requests reuse the router's features instead of computing them again
-            feats = decision.features if decision else features(picture.rgba).tolist()
+            feats = []
+        else:
+            if feats is None:  # routed requests reuse the router's features instead of computing them again
+                feats = decision.features if decision else features(picture.rgba).tolist()
             if logo_type is None:  # every stored row carries its logo type (the report groups by it)
                 from tracewise.router import default_router
 
@@ -338,7 +341,8 @@ class Ingress:
         # A fresh context: the exploration is its own trace (tagged with the request id), not a
         # child of a request that has already been answered.
         task = asyncio.create_task(
-            self._explore(rid, image, picture, objective, random.choice(free)), context=contextvars.Context()
+            self._explore(rid, image, picture, objective, random.choice(free), decision),
+            context=contextvars.Context(),
         )
         self._exploring.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._exploring.discard)
@@ -350,7 +354,7 @@ class Ingress:
         return limit is None or self.inflight[method] < limit / 2
 
     async def _explore(
-        self, rid: str, image: bytes, picture: Picture, objective: Objective, method: str
+        self, rid: str, image: bytes, picture: Picture, objective: Objective, method: str, decision: Any
     ) -> None:
         if not self._room_to_explore(method):
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "no_room"})
@@ -364,8 +368,11 @@ class Ingress:
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "failed"})
             return
         out["fallbacks"] = []
+        out["logo_type"] = decision.logo_type  # the same image: the router's features and logo type
         assert self.store is not None
-        await asyncio.to_thread(self._record, f"{rid}-x", image, picture, objective, out, None, "explore")
+        await asyncio.to_thread(
+            self._record, f"{rid}-x", image, picture, objective, out, None, "explore", decision.features
+        )
         self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "recorded"})
 
     def _inflight(self, method: str, delta: int) -> None:

@@ -55,6 +55,17 @@ class Candidate:
     regions: list[dict[str, Any]] | None = None
 
 
+def rank_key(within_cap: bool, score: float, svg_bytes: int, target: float | None) -> tuple[float, ...]:
+    """How results are ranked (larger is better): within the byte cap first; with a target,
+    reaching it with the fewest bytes, else the best score; without one, the best score, then the
+    fewest bytes. The engine ranks candidates with it and the router's labels are judged by it."""
+    if not within_cap:
+        return (0.0, 0.0, -svg_bytes)
+    if target is not None:
+        return (1.0, 1.0, -svg_bytes) if score >= target else (1.0, 0.0, score)
+    return (1.0, score, -svg_bytes)
+
+
 class Job:
     """One image under one objective: everything a method needs, computed once."""
 
@@ -119,15 +130,7 @@ class Job:
 
     def key(self, q: Quality) -> tuple[float, ...]:
         """Sort key: larger is better."""
-        feasible = q.svg_bytes <= self.cap
-        if not feasible:
-            return (0.0, 0.0, -q.svg_bytes)
-        target = self.objective.target_ssim
-        if target is not None:
-            if q.score >= target:
-                return (1.0, 1.0, -q.svg_bytes)
-            return (1.0, 0.0, q.score)
-        return (1.0, q.score, -q.svg_bytes)
+        return rank_key(q.svg_bytes <= self.cap, q.score, q.svg_bytes, self.objective.target_ssim)
 
     def better(self, a: Candidate | None, b: Candidate) -> Candidate:
         if a is None or self.key(b.quality) > self.key(a.quality):

@@ -10,6 +10,7 @@ the size reference, which always fits the default cap. Retrain with ``python -m 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -83,16 +84,22 @@ def ranked_params(job: Job, model: MappingModel | None = None) -> list[Params]:
     return out
 
 
+def _walk(job: Job, ranked: list[Params]) -> Iterator[tuple[int, Params, str]]:
+    """(rank, configuration, SVG) down the ranking after the first, traced (not measured) while
+    the budget lasts."""
+    for rank, p in enumerate(ranked[1:], start=2):
+        if job.remaining() <= 0:
+            return
+        yield rank, p, trace(job.prepared, p)
+
+
 def _smallest_reaching(
     job: Job, ranked: list[Params], best: Candidate, target: float
 ) -> tuple[Candidate, int]:
     """``best`` reaches the target: trace the rest of the ranking (cheap) and measure the SVGs
     smaller than it, smallest first, until one reaches the target too."""
     smaller, traced = [], 0
-    for rank, p in enumerate(ranked[1:], start=2):
-        if job.remaining() <= 0:
-            break
-        svg = trace(job.prepared, p)
+    for rank, p, svg in _walk(job, ranked):
         traced += 1
         if len(svg) < best.quality.svg_bytes:
             smaller.append((len(svg), rank, p, svg))
@@ -125,10 +132,7 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
                 notes.append(f"the target is reached with fewer bytes by {best.label}")
         return finish("mapping", job, best, evaluations, notes=notes)
     smallest: tuple[int, Params, str] = (len(svg), first, svg)
-    for rank, p in enumerate(ranked[1:], start=2):
-        if job.remaining() <= 0:
-            break
-        svg = trace(job.prepared, p)
+    for rank, p, svg in _walk(job, ranked):
         evaluations += 1
         if len(svg) <= job.cap:
             best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))

@@ -37,6 +37,7 @@ from sklearn.metrics import confusion_matrix
 
 from ..dataset import logos
 from ..features import FEATURE_NAMES, features
+from ..objective import rank_key
 from ..params import DEFAULT_STYLE
 from ..router import REQUEST_FEATURE_NAMES, ROUTED, request_features
 from .export import write_model
@@ -97,7 +98,7 @@ def judge(
     """The label (cheapest method good enough), each method's regret, whether it kept the cap and
     whether it reached the target (always, without one).
 
-    Results are ranked the way the engine ranks candidates (``objective.Job.key``): within the
+    Results are ranked the way the engine ranks candidates (``objective.rank_key``): within the
     request's byte cap first; then, with a target, reaching it with the fewest bytes; otherwise the
     best SSIM. A method is good enough if it keeps the cap whenever the best does and
     - without a target (or when nothing reaches it): its SSIM is within ``TOLERANCE`` of the best;
@@ -113,12 +114,9 @@ def judge(
     def kept(r: dict) -> bool:
         return max_svg_bytes is None or int(r["bytes"]) <= max_svg_bytes
 
-    def key(r: dict) -> tuple[float, ...]:
-        if not kept(r):
-            return (0.0, 0.0, -int(r["bytes"]))
-        if target_ssim is not None:
-            return (1.0, 1.0, -int(r["bytes"])) if q(r) >= target_ssim else (1.0, 0.0, q(r))
-        return (1.0, float(r["ssim"]), -int(r["bytes"]))
+    def key(r: dict) -> tuple[float, ...]:  # the labels compare SSIM where the engine has no target
+        value = q(r) if target_ssim is not None else float(r["ssim"])
+        return rank_key(kept(r), value, int(r["bytes"]), target_ssim)
 
     best = methods[max(methods, key=lambda m: key(methods[m]))]
     best_bytes = int(best["bytes"])

@@ -74,13 +74,28 @@ def main(argv: list[str] | None = None) -> int:
     if a.replace:
         return _replace(a, wanted, scenarios, methods)
     fresh = not (a.append and a.out.exists())
-    chosen = logos()[: a.limit] if a.limit else logos()
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, open(a.out, "w" if fresh else "a", newline="") as fh:
-        models, _ = _fold_models(a.table, Path(tmp))
-        w = csv.writer(fh)
+    with open(a.out, "w" if fresh else "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
         if fresh:
-            w.writerow(COLUMNS)
+            w.writeheader()
+
+        def done(i: int, n: int, name: str) -> None:
+            fh.flush()
+            print(f"[{i}/{n}] {name} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+        w.writerows(_runs(a, wanted, scenarios, methods, on_logo=done))
+    return 0
+
+
+def _runs(
+    a: argparse.Namespace, wanted: set[str], scenarios: list[str], methods: list, only=None, on_logo=None
+):
+    """One row (``COLUMNS``) per run of each method on each wanted picture and scenario; with
+    ``only``, just the runs whose (logo, aug, scenario, budget, method) it holds."""
+    chosen = logos()[: a.limit] if a.limit else logos()
+    with tempfile.TemporaryDirectory() as tmp:
+        models, _ = _fold_models(a.table, Path(tmp))
         for i, logo in enumerate(chosen):
             for aug, picture in augmentations(logo):
                 if aug not in wanted:
@@ -89,29 +104,27 @@ def main(argv: list[str] | None = None) -> int:
                 for scenario in scenarios:
                     objective = objective_for(scenario, picture, a.budget)
                     for method, run in methods:
-                        job = Job(picture, objective, a.budget)
+                        if only is not None and (logo.name, aug, scenario, a.budget, method) not in only:
+                            continue
                         t = time.perf_counter()
-                        r = run(job, model=models[logo.fold])
-                        w.writerow(
-                            [
-                                logo.name,
-                                aug,
-                                scenario,
-                                a.budget,
-                                objective.max_svg_bytes or "",
-                                objective.target_ssim or "",
-                                objective.style,
-                                method,
-                                f"{r.quality.ssim:.6f}",
-                                f"{r.quality.score:.6f}",
-                                r.quality.svg_bytes,
-                                f"{time.perf_counter() - t:.4f}",
-                                feats,
-                            ]
-                        )
-            fh.flush()
-            print(f"[{i + 1}/{len(chosen)}] {logo.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return 0
+                        r = run(Job(picture, objective, a.budget), model=models[logo.fold])
+                        yield {
+                            "logo": logo.name,
+                            "aug": aug,
+                            "scenario": scenario,
+                            "budget_s": a.budget,
+                            "max_svg_bytes": objective.max_svg_bytes or "",
+                            "target_ssim": objective.target_ssim or "",
+                            "style": objective.style,
+                            "method": method,
+                            "ssim": f"{r.quality.ssim:.6f}",
+                            "score": f"{r.quality.score:.6f}",
+                            "bytes": r.quality.svg_bytes,
+                            "seconds": f"{time.perf_counter() - t:.4f}",
+                            "features": feats,
+                        }
+            if on_logo is not None:
+                on_logo(i + 1, len(chosen), logo.name)
 
 
 def _replace(a: argparse.Namespace, wanted: set[str], scenarios: list[str], methods: list) -> int:
@@ -119,33 +132,16 @@ def _replace(a: argparse.Namespace, wanted: set[str], scenarios: list[str], meth
     write the file back with those rows replaced."""
     with open(a.out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    index = {
-        (r["logo"], r["aug"], r["scenario"], float(r["budget_s"]), r["method"]): i for i, r in enumerate(rows)
-    }
-    names = dict(methods)
+
+    def key(r: dict) -> tuple:
+        return (r["logo"], r["aug"], r["scenario"], float(r["budget_s"]), r["method"])
+
+    index = {key(r): i for i, r in enumerate(rows)}
     replaced = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        models, _ = _fold_models(a.table, Path(tmp))
-        for logo in logos()[: a.limit] if a.limit else logos():
-            for aug, picture in augmentations(logo):
-                if aug not in wanted:
-                    continue
-                for scenario in scenarios:
-                    for method, run in names.items():
-                        i = index.get((logo.name, aug, scenario, a.budget, method))
-                        if i is None:
-                            continue
-                        objective = objective_for(scenario, picture, a.budget)
-                        job = Job(picture, objective, a.budget)
-                        t = time.perf_counter()
-                        r = run(job, model=models[logo.fold])
-                        rows[i].update(
-                            ssim=f"{r.quality.ssim:.6f}",
-                            score=f"{r.quality.score:.6f}",
-                            bytes=r.quality.svg_bytes,
-                            seconds=f"{time.perf_counter() - t:.4f}",
-                        )
-                        replaced += 1
+    for new in _runs(a, wanted, scenarios, methods, only=index):
+        old = rows[index[key(new)]]
+        old.update({k: new[k] for k in ("ssim", "score", "bytes", "seconds")})
+        replaced += 1
     with open(a.out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)
         w.writeheader()
