@@ -76,22 +76,59 @@ def render_svg_file(path: Path, width: int) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(bytes(png))).convert("RGBA"))
 
 
-def augmentations(logo: Logo, seed: int = 0) -> Iterator[tuple[str, Picture]]:
-    """The original and deterministic variants: true rescales from the SVG, JPEG artefacts,
-    noise and a solid background colour (the last three are opaque, like real uploads)."""
+# The variants the mapping table and the logo-type classifier train on, and the further ones the
+# router's runs use (the issue's full range: rescales from 64 to 1024 px, crops).
+AUGMENTATIONS = ("orig", "scale128", "scale384", "background", "jpeg", "noise")
+MORE_AUGMENTATIONS = ("scale64", "scale1024", "crop")
+
+
+def augmentations(
+    logo: Logo, seed: int = 0, kinds: tuple[str, ...] = AUGMENTATIONS
+) -> Iterator[tuple[str, Picture]]:
+    """The original and deterministic variants, those named in ``kinds``, in that order: true
+    rescales from the SVG (``scale<width>``), JPEG artefacts, noise and a solid background colour
+    (the last three are opaque, like real uploads), and a crop (part of the logo, as uploads
+    sometimes are). Each variant is the same whichever others are asked for."""
+    unknown = [k for k in kinds if k not in AUGMENTATIONS + MORE_AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentations {unknown}; known: {AUGMENTATIONS + MORE_AUGMENTATIONS}")
     rng = np.random.default_rng(zlib.crc32(logo.name.encode()) + seed)
+    bg = rng.integers(0, 256, 3).astype(np.float32)  # drawn in this order, always (see above)
+    jpeg_quality = int(rng.integers(55, 85))  # then the noise (nothing else draws from rng)
     base = logo.picture()
-    yield "orig", base
-    for width in (128, 384):
-        yield f"scale{width}", from_array(render_svg_file(logo.svg, width))
     rgb = base.rgba[:, :, :3].astype(np.float32)
     a = base.rgba[:, :, 3:4].astype(np.float32) / 255.0
-    bg = rng.integers(0, 256, 3).astype(np.float32)
-    on_bg = (rgb * a + bg * (1 - a)).clip(0, 255).astype(np.uint8)
-    yield "background", from_array(on_bg)
     white = (rgb * a + 255.0 * (1 - a)).clip(0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(white).save(buf, "JPEG", quality=int(rng.integers(55, 85)))
-    yield "jpeg", decode(buf.getvalue())
-    noisy = (white.astype(np.float32) + rng.normal(0, 4.0, white.shape)).clip(0, 255).astype(np.uint8)
-    yield "noise", from_array(noisy)
+    for kind in kinds:
+        if kind == "orig":
+            yield kind, base
+        elif kind.startswith("scale"):
+            yield kind, from_array(render_svg_file(logo.svg, int(kind.removeprefix("scale"))))
+        elif kind == "background":
+            yield kind, from_array((rgb * a + bg * (1 - a)).clip(0, 255).astype(np.uint8))
+        elif kind == "jpeg":
+            buf = io.BytesIO()
+            Image.fromarray(white).save(buf, "JPEG", quality=jpeg_quality)
+            yield kind, decode(buf.getvalue())
+        elif kind == "noise":
+            noisy = white.astype(np.float32) + rng.normal(0, 4.0, white.shape)
+            yield kind, from_array(noisy.clip(0, 255).astype(np.uint8))
+        else:  # crop
+            crop_rng = np.random.default_rng(zlib.crc32(logo.name.encode()) + seed + 1)
+            yield kind, from_array(_crop(base.rgba, crop_rng))
+
+
+def _crop(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A box of 50-85% of each side holding at least 5% opaque pixels (or the most of ten tries)."""
+    h, w = rgba.shape[:2]
+    best, best_share = rgba, -1.0
+    for _ in range(10):
+        ch, cw = int(h * rng.uniform(0.5, 0.85)), int(w * rng.uniform(0.5, 0.85))
+        y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        box = rgba[y : y + ch, x : x + cw]
+        share = float((box[:, :, 3] > 127).mean())
+        if share >= 0.05:
+            return np.ascontiguousarray(box)
+        if share > best_share:
+            best, best_share = np.ascontiguousarray(box), share
+    return best

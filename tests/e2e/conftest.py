@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import warnings
 from dataclasses import dataclass
 
 import pytest
@@ -36,27 +35,6 @@ def store_path(tmp_path_factory):
     return tmp_path_factory.mktemp("store") / "results.db"
 
 
-def _start(local, metrics_port: int) -> dict:
-    """Start the stack; once more if Ray's own node fails to come up. On a loaded 2-core machine
-    the raylet can miss Ray's fixed 30 s registration window ("The current node timed out during
-    startup"), seen once in this suite; the retry is reported as a warning, never silent."""
-    for attempt in (1, 2):
-        try:
-            return local.start(
-                local.load_config(),
-                grpc_port=free_port(),
-                num_cpus=2,
-                dashboard=False,
-                metrics_port=metrics_port,
-            )
-        except Exception as exc:
-            if attempt == 2 or "timed out during startup" not in str(exc):
-                raise
-            warnings.warn(f"Ray did not start ({exc}); starting it again", stacklevel=1)
-            local.stop()
-    raise AssertionError("unreachable")
-
-
 @pytest.fixture(scope="session")
 def stack(store_path):
     from tracewise_serve import local
@@ -77,7 +55,11 @@ def stack(store_path):
             }
         )
         try:
-            addresses = _start(local, metrics_port)
+            # an embedded Ray whose node times out during startup is started once more, with a warning
+            config = local.load_config()
+            addresses = local.start(
+                config, grpc_port=free_port(), num_cpus=2, dashboard=False, metrics_port=metrics_port
+            )
             with Client(addresses["grpc"], api_key=KEY, timeout=60) as c:
                 c.wait_ready(60)
             yield Stack(addresses["grpc"], addresses["metrics"], receiver)

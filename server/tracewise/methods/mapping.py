@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -94,7 +95,7 @@ def _walk(job: Job, ranked: list[Params]) -> Iterator[tuple[int, Params, str]]:
 
 
 def _smallest_reaching(
-    job: Job, ranked: list[Params], best: Candidate, target: float
+    job: Job, ranked: list[Params], best: Candidate, target: float, measured: list[Candidate], report: bool
 ) -> tuple[Candidate, int]:
     """``best`` reaches the target: trace the rest of the ranking (cheap) and measure the SVGs
     smaller than it, smallest first, until one reaches the target too."""
@@ -107,46 +108,69 @@ def _smallest_reaching(
         if job.remaining() <= 0:
             break
         candidate = Candidate(p, svg, job.reference.measure(svg), f"mapping rank {rank}")
+        measured.append(candidate)
         if candidate.quality.score >= target:
-            return job.better(best, candidate), traced
+            return job.better(best, candidate, report), traced
     return best, traced
 
 
-def run(job: Job, model: MappingModel | None = None) -> Result:
+@dataclass
+class Selection:
+    """What mapping chose, and every candidate it measured on the way (``search`` starts from them)."""
+
+    best: Candidate
+    measured: list[Candidate]
+    evaluations: int
+    notes: list[str]
+
+
+def select(job: Job, model: MappingModel | None = None, report: bool = True) -> Selection:
     """Trace the best-ranked configuration. Over the byte cap, walk down the ranking tracing
     (not measuring: ~8 ms each at 256 px) until one fits and measure that one; if none does,
     the size reference, and failing that the smallest SVG seen, said in the notes. With a
     quality target the first one reaches, the smallest configuration of the ranking that also
-    reaches it (~0.1-0.2 s at 256 px instead of ~40 ms)."""
+    reaches it (~0.1-0.2 s at 256 px instead of ~40 ms). Without ``report`` a new best is not
+    reported as progress (``search`` runs this beside its own start and reports what it keeps)."""
     ranked = ranked_params(job, model)
     first = ranked[0]
     svg = trace(job.prepared, first)
     best = Candidate(first, svg, job.reference.measure(svg), "mapping")
-    evaluations, notes = 1, []
+    measured, notes = [best], []
+    evaluations = 1
     if best.quality.svg_bytes <= job.cap:
         target = job.objective.target_ssim
         if target is not None and best.quality.score >= target:
-            best, traced = _smallest_reaching(job, ranked, best, target)
+            best, traced = _smallest_reaching(job, ranked, best, target, measured, report)
             evaluations += traced
             if best.params != first:
                 notes.append(f"the target is reached with fewer bytes by {best.label}")
-        return finish("mapping", job, best, evaluations, notes=notes)
+        return Selection(best, measured, evaluations, notes)
     smallest: tuple[int, Params, str] = (len(svg), first, svg)
     for rank, p, svg in _walk(job, ranked):
         evaluations += 1
         if len(svg) <= job.cap:
-            best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))
+            fits = Candidate(p, svg, job.reference.measure(svg), "mapping")
+            measured.append(fits)
             notes.append(f"the best-ranked configuration exceeded the byte cap; used rank {rank}")
-            return finish("mapping", job, best, evaluations, notes=notes)
+            return Selection(job.better(best, fits, report), measured, evaluations, notes)
         smallest = min(smallest, (len(svg), p, svg), key=lambda t: t[0])
     reference = size_reference(job)
     evaluations += 1
-    best = job.better(best, reference)
+    measured.append(reference)
+    best = job.better(best, reference, report)
     if best.quality.svg_bytes > job.cap and smallest[0] < best.quality.svg_bytes:
         _, p, svg = smallest
-        best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))
+        tightest = Candidate(p, svg, job.reference.measure(svg), "mapping")
+        measured.append(tightest)
+        best = job.better(best, tightest, report)
     if best.quality.svg_bytes > job.cap:
         notes.append(f"no configuration fits the byte cap ({job.cap}); this is the smallest found")
     else:
         notes.append("mapped configurations exceeded the byte cap; used the size reference")
-    return finish("mapping", job, best, evaluations, notes=notes)
+    return Selection(best, measured, evaluations, notes)
+
+
+def run(job: Job, model: MappingModel | None = None) -> Result:
+    """``select``, as a result."""
+    s = select(job, model)
+    return finish("mapping", job, s.best, s.evaluations, notes=s.notes)

@@ -20,10 +20,11 @@ import csv
 import json
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from ..benchmark import _fold_models
-from ..dataset import augmentations, logos
+from ..dataset import AUGMENTATIONS, MORE_AUGMENTATIONS, augmentations, logos
 from ..features import features
 from ..methods import mapping, search
 from ..objective import Job, Objective
@@ -55,7 +56,9 @@ def objective_for(scenario: str, picture, budget: float) -> Objective:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--augs", default="scale128,background,jpeg", help="orig for the logos themselves")
+    ap.add_argument(
+        "--augs", default="scale128,background,jpeg", help="orig: the logos themselves; see dataset"
+    )
     ap.add_argument("--scenarios", default="default", help=", ".join(SCENARIOS))
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--table", type=Path, default=Path("data/mapping_table.npz"))
@@ -64,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="mapping,search")
     ap.add_argument("--replace", action="store_true", help="replace these methods' rows in --out")
     ap.add_argument("--limit", type=int, default=0, help="only the first N logos (a quick check)")
+    ap.add_argument("--seed", type=int, default=0, help="search's seed (how much do labels depend on it?)")
     a = ap.parse_args(argv)
-    wanted = set(a.augs.split(","))
+    wanted = list(dict.fromkeys(a.augs.split(",")))
+    for aug in wanted:
+        if aug not in AUGMENTATIONS + MORE_AUGMENTATIONS:
+            ap.error(f"unknown augmentation {aug!r}; known: {', '.join(AUGMENTATIONS + MORE_AUGMENTATIONS)}")
     scenarios = a.scenarios.split(",")
     for s in scenarios:
         if s not in SCENARIOS:
             ap.error(f"unknown scenario {s!r}; known: {', '.join(SCENARIOS)}")
-    methods = [m for m in (("mapping", mapping.run), ("search", search.run)) if m[0] in a.methods.split(",")]
+    runners = (("mapping", mapping.run), ("search", partial(search.run, seed=a.seed)))
+    methods = [m for m in runners if m[0] in a.methods.split(",")]
     if a.replace:
         return _replace(a, wanted, scenarios, methods)
     fresh = not (a.append and a.out.exists())
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runs(
-    a: argparse.Namespace, wanted: set[str], scenarios: list[str], methods: list, only=None, on_logo=None
+    a: argparse.Namespace, wanted: list[str], scenarios: list[str], methods: list, only=None, on_logo=None
 ):
     """One row (``COLUMNS``) per run of each method on each wanted picture and scenario; with
     ``only``, just the runs whose (logo, aug, scenario, budget, method) it holds."""
@@ -97,9 +105,7 @@ def _runs(
     with tempfile.TemporaryDirectory() as tmp:
         models, _ = _fold_models(a.table, Path(tmp))
         for i, logo in enumerate(chosen):
-            for aug, picture in augmentations(logo):
-                if aug not in wanted:
-                    continue
+            for aug, picture in augmentations(logo, kinds=tuple(wanted)):
                 feats = json.dumps([round(float(v), 6) for v in features(picture.rgba)])
                 for scenario in scenarios:
                     objective = objective_for(scenario, picture, a.budget)
@@ -127,7 +133,7 @@ def _runs(
                 on_logo(i + 1, len(chosen), logo.name)
 
 
-def _replace(a: argparse.Namespace, wanted: set[str], scenarios: list[str], methods: list) -> int:
+def _replace(a: argparse.Namespace, wanted: list[str], scenarios: list[str], methods: list) -> int:
     """Run ``methods`` again where the file has them (same logo, picture, scenario, budget) and
     write the file back with those rows replaced."""
     with open(a.out, newline="") as fh:
