@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint bench bench-reliability train train-router router-runs serve protos k8s lock audit
+.PHONY: install test lint bench bench-reliability train train-router router-runs router-seeds serve protos k8s lock audit
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,17 @@ router-runs: install
 		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv
 	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig,background,jpeg \
 		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv --append
+	$(PY) -m tracewise.training.router_augment --budget 1 --augs noise,scale384,crop,scale64,scale1024 \
+		--scenarios default,cap50,target90,target95,polygon --out data/router_table_requests.csv --append
+
+# How much the router's labels hang on search's seed: search again at 1 s on the logos with three
+# other seeds (about 20 minutes), then the agreement and the accuracy ceiling it implies
+router-seeds: install
+	mkdir -p bench/out
+	for s in 1 2 3; do $(PY) -m tracewise.training.router_augment --budget 1 --augs orig --methods search \
+		--scenarios default,cap50,target90,target95,polygon --seed $$s --out bench/out/router_seed$$s.csv; done
+	$(PY) -m tracewise.training.router --seed-runs bench/out/router_seed1.csv bench/out/router_seed2.csv \
+		bench/out/router_seed3.csv
 
 serve: install
 	$(VENV)/bin/tracewise serve

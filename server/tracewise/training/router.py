@@ -11,8 +11,11 @@ other fold of logos:
   ``--from-bench bench/out/quality_rows.json --search-1s bench/out/quality_rows_1s.json``;
 - ``data/router_table_aug.csv``: 1 and 5 s on three augmentations of every logo;
 - ``data/router_table_requests.csv``: a half byte cap, targets 0.90 / 0.95 and the polygon style,
-  at 1 s on the logos and three augmentations, at 5 s on the logos and two (background, JPEG)
-  (``python -m tracewise.training.router_augment``; ``make router-runs`` does all of it).
+  at 1 s on the logos and three augmentations, at 5 s on the logos and two (background, JPEG);
+  every scenario (the default request too) at 1 s on five more (noise, 384 px, a crop, 64 px,
+  1024 px) (``python -m tracewise.training.router_augment``; ``make router-runs`` does all of it).
+
+``--seed-runs`` reports instead how the labels change with search's seed (``make router-seeds``).
 
 ``python -m tracewise.training.router`` trains and exports, and reports with two-fold
 cross-validation grouped by source logo: accuracy, confusion matrix, mean regret (SSIM lost
@@ -28,7 +31,7 @@ import csv
 import hashlib
 import json
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -430,6 +433,49 @@ def learning_curve(
     return out
 
 
+def _run_key(r: dict) -> tuple:
+    return (
+        r["logo"],
+        r.get("aug") or "orig",
+        r.get("scenario") or "default",
+        float(r["budget_s"]),
+        r["method"],
+    )
+
+
+def seed_ceiling(rows: list[dict], reruns: list[list[dict]]) -> dict[str, dict[str, float]]:
+    """How much the labels hang on search's seed. ``reruns`` are runs of search with other seeds
+    (``router_augment --methods search --seed N``) on pictures and requests of ``rows``; for each
+    example all of them cover, the label each seed gives. Per scenario (and ``all``): ``n``, the
+    share of examples every seed labels alike, and ``ceiling``: the mean share of the most common
+    label, which is what a router that knew each example's odds but not the seed's luck would
+    score against one seed's labels. From a few seeds the ceiling errs high (a generous bound)."""
+    label_sets: dict[tuple, list[str]] = defaultdict(list)
+    covered: list[set[tuple]] = []
+    for rerun in [[], *reruns]:
+        index = {_run_key(r): r for r in rerun}
+        covered.append({k[:4] for k in index})
+        for e in labelled([index.get(_run_key(r), r) for r in rows]):
+            label_sets[(e["logo"], e["aug"], e["scenario"], e["budget_s"])].append(e["label"])
+    keys = set.intersection(*covered[1:]) if reruns else set()
+    by_scenario: dict[str, list[float]] = defaultdict(list)
+    for k in keys:
+        if k in label_sets:
+            counts = list(Counter(label_sets[k]).values())
+            share = max(counts) / sum(counts)
+            by_scenario[k[2]].append(share)
+            by_scenario["all"].append(share)
+    return {
+        sc: {
+            "n": len(v),
+            "seeds": len(reruns) + 1,
+            "unanimous": float(np.mean(np.array(v) == 1.0)),
+            "ceiling": float(np.mean(v)),
+        }
+        for sc, v in sorted(by_scenario.items())
+    }
+
+
 def _eligible(e: dict, pick: str) -> str:
     """A choice the example did not measure (the current model may know other methods) counts as
     the costliest measured one."""
@@ -452,10 +498,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--out", type=Path, default=Path("server/tracewise/models"))
     ap.add_argument("--learning-curve", action="store_true", help="also: accuracy against logos trained on")
+    ap.add_argument(
+        "--seed-runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only report how labels change with search's seed (router_augment --seed N runs)",
+    )
     a = ap.parse_args(argv)
     if a.from_bench:
         print(f"{table_from_bench(a.from_bench, a.table, a.search_1s)} runs -> {a.table}")
     extra = tuple(p for p in a.extra if p.exists())
+    if a.seed_runs:
+        rows = load_all(a.table, extra)
+        for scenario, f in seed_ceiling(rows, [load_table(p) for p in a.seed_runs]).items():
+            print(
+                f"{scenario:9s} {f['n']:4d} examples, {f['seeds']} seeds: all agree on {f['unanimous']:.3f}, "
+                f"ceiling {f['ceiling']:.3f}"
+            )
+        return
     examples = labelled(load_all(a.table, extra))
     x, y, fold = design(examples)
     cv = cross_validate(examples, x, y, fold)

@@ -1,7 +1,8 @@
 """More router labels from real runs: request scenarios (a tight byte cap, a quality target, the
-polygon style) and augmented pictures (rescaled from the SVG, on a background colour,
-JPEG-compressed), each method run with the request's own options by mapping models trained on the
-other fold. Rows carry the picture's features and the request's fields, and
+polygon style) and augmented pictures (``dataset.AUGMENTATIONS`` and ``MORE_AUGMENTATIONS``:
+rescaled from the SVG to 64-1024 px, on a background colour, JPEG-compressed, noisy, cropped),
+each method run with the request's own options by mapping models trained on the other fold.
+Rows carry the picture's features and the request's fields, and
 ``tracewise.training.router`` adds them to the shipped table.
 
     python -m tracewise.training.router_augment --budget 1 [--augs scale128,background,jpeg]
