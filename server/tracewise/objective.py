@@ -132,10 +132,9 @@ class Job:
         """Sort key: larger is better."""
         return rank_key(q.svg_bytes <= self.cap, q.score, q.svg_bytes, self.objective.target_ssim)
 
-    def better(self, a: Candidate | None, b: Candidate, report: bool = True) -> Candidate:
-        """The better of ``a`` and ``b``; a new best is reported to ``progress`` (with ``report``)."""
+    def better(self, a: Candidate | None, b: Candidate) -> Candidate:
         if a is None or self.key(b.quality) > self.key(a.quality):
-            if report and self.progress is not None:
+            if self.progress is not None:
                 used = (time.monotonic() - self.started) / max(1e-9, self.deadline - self.started)
                 self.progress(b.label, b.quality.score, min(1.0, used))
             return b

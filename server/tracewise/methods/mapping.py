@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -95,7 +94,7 @@ def _walk(job: Job, ranked: list[Params]) -> Iterator[tuple[int, Params, str]]:
 
 
 def _smallest_reaching(
-    job: Job, ranked: list[Params], best: Candidate, target: float, measured: list[Candidate], report: bool
+    job: Job, ranked: list[Params], best: Candidate, target: float
 ) -> tuple[Candidate, int]:
     """``best`` reaches the target: trace the rest of the ranking (cheap) and measure the SVGs
     smaller than it, smallest first, until one reaches the target too."""
@@ -108,69 +107,46 @@ def _smallest_reaching(
         if job.remaining() <= 0:
             break
         candidate = Candidate(p, svg, job.reference.measure(svg), f"mapping rank {rank}")
-        measured.append(candidate)
         if candidate.quality.score >= target:
-            return job.better(best, candidate, report), traced
+            return job.better(best, candidate), traced
     return best, traced
 
 
-@dataclass
-class Selection:
-    """What mapping chose, and every candidate it measured on the way (``search`` starts from them)."""
-
-    best: Candidate
-    measured: list[Candidate]
-    evaluations: int
-    notes: list[str]
-
-
-def select(job: Job, model: MappingModel | None = None, report: bool = True) -> Selection:
+def run(job: Job, model: MappingModel | None = None) -> Result:
     """Trace the best-ranked configuration. Over the byte cap, walk down the ranking tracing
     (not measuring: ~8 ms each at 256 px) until one fits and measure that one; if none does,
     the size reference, and failing that the smallest SVG seen, said in the notes. With a
     quality target the first one reaches, the smallest configuration of the ranking that also
-    reaches it (~0.1-0.2 s at 256 px instead of ~40 ms). Without ``report`` a new best is not
-    reported as progress (``search`` runs this beside its own start and reports what it keeps)."""
+    reaches it (~0.1-0.2 s at 256 px instead of ~40 ms)."""
     ranked = ranked_params(job, model)
     first = ranked[0]
     svg = trace(job.prepared, first)
     best = Candidate(first, svg, job.reference.measure(svg), "mapping")
-    measured, notes = [best], []
-    evaluations = 1
+    evaluations, notes = 1, []
     if best.quality.svg_bytes <= job.cap:
         target = job.objective.target_ssim
         if target is not None and best.quality.score >= target:
-            best, traced = _smallest_reaching(job, ranked, best, target, measured, report)
+            best, traced = _smallest_reaching(job, ranked, best, target)
             evaluations += traced
             if best.params != first:
                 notes.append(f"the target is reached with fewer bytes by {best.label}")
-        return Selection(best, measured, evaluations, notes)
+        return finish("mapping", job, best, evaluations, notes=notes)
     smallest: tuple[int, Params, str] = (len(svg), first, svg)
     for rank, p, svg in _walk(job, ranked):
         evaluations += 1
         if len(svg) <= job.cap:
-            fits = Candidate(p, svg, job.reference.measure(svg), "mapping")
-            measured.append(fits)
+            best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))
             notes.append(f"the best-ranked configuration exceeded the byte cap; used rank {rank}")
-            return Selection(job.better(best, fits, report), measured, evaluations, notes)
+            return finish("mapping", job, best, evaluations, notes=notes)
         smallest = min(smallest, (len(svg), p, svg), key=lambda t: t[0])
     reference = size_reference(job)
     evaluations += 1
-    measured.append(reference)
-    best = job.better(best, reference, report)
+    best = job.better(best, reference)
     if best.quality.svg_bytes > job.cap and smallest[0] < best.quality.svg_bytes:
         _, p, svg = smallest
-        tightest = Candidate(p, svg, job.reference.measure(svg), "mapping")
-        measured.append(tightest)
-        best = job.better(best, tightest, report)
+        best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))
     if best.quality.svg_bytes > job.cap:
         notes.append(f"no configuration fits the byte cap ({job.cap}); this is the smallest found")
     else:
         notes.append("mapped configurations exceeded the byte cap; used the size reference")
-    return Selection(best, measured, evaluations, notes)
-
-
-def run(job: Job, model: MappingModel | None = None) -> Result:
-    """``select``, as a result."""
-    s = select(job, model)
-    return finish("mapping", job, s.best, s.evaluations, notes=s.notes)
+    return finish("mapping", job, best, evaluations, notes=notes)

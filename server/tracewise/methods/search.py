@@ -1,9 +1,7 @@
 """``search``: anytime, budgeted black-box search over VTracer's parameters.
 
-A (1+lambda) evolution strategy in the normalised search box, warm-started from mapping's own
-answer (every candidate mapping measured, so that search never returns worse than mapping, when
-mapping finishes within the budget), the mapping model's next-ranked configurations and the size
-reference, with lambda = 2 x workers so that every
+A (1+lambda) evolution strategy in the normalised search box, warm-started from the mapping
+model's ranked configurations and the size reference, with lambda = 2 x workers so that every
 worker stays busy, a step size adapted by success (the 1/5 rule), and occasional random
 restarts. Candidates are evaluated at full resolution: half-resolution screening was measured
 to rank them poorly (rank correlation 0.59 at 256 px). At the deadline it returns the best
@@ -12,7 +10,6 @@ result so far.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections.abc import Iterable
 
 import numpy as np
@@ -21,7 +18,6 @@ from ..evaluate import Evaluator, pool
 from ..objective import Candidate, Job
 from ..params import DIM, Params, from_vector, to_vector
 from ..telemetry import annotate, span
-from . import mapping
 from .base import Result, finish, size_reference
 from .mapping import MappingModel, ranked_params
 
@@ -117,21 +113,6 @@ def run(
     evaluator = evaluator or Evaluator(job.prepared, job.reference, pool())
     state = SearchState(job, evaluator)
     state.offer(size_reference(job))
-    starts = starting_points(job, model=model)  # the features, once, in this thread
-    until = job.deadline - MARGIN_S
-    # Mapping's own choice (it walks down its ranking under a tight cap or to a target's smallest
-    # SVG; 0.1-0.2 s at 256 px) runs in a thread while the workers measure the other starting
-    # points: search then holds all mapping measured without waiting for it. Mapping measures the
-    # best-ranked configuration itself, so the workers skip it.
-    with cf.ThreadPoolExecutor(1, thread_name_prefix="search-mapping") as ex:
-        selecting = ex.submit(mapping.select, job, model, False)
-        state.evaluate(starts[1:], "search-start", until)
-        mapped = selecting.result()
-    for c in mapped.measured:
-        if c.label.startswith("mapping"):  # the size reference is traced from the raw image
-            state.seen.add(c.params)
-        state.offer(c)
-    optimise(state, starts, until, seed)
+    optimise(state, starting_points(job, model=model), job.deadline - MARGIN_S, seed)
     assert state.best is not None
-    evaluations = evaluator.count + 1 + mapped.evaluations
-    return finish("search", job, state.best, evaluations, cut_short=job.cancel.is_set())
+    return finish("search", job, state.best, evaluator.count + 1, cut_short=job.cancel.is_set())
