@@ -110,8 +110,10 @@ def _init_ray(**kwargs: Any) -> Any:
 def _abandoned_node(exc: BaseException) -> Any:
     """The local Ray node whose start raised ``exc``: Ray raises from inside ``Node.__init__``, so
     the object is only reachable from the traceback (Ray's private API, pinned in the lock file)."""
-    from ray._private.node import Node
-
+    try:
+        from ray._private.node import Node
+    except ImportError:  # a Ray without it: nothing to stop, the retry still runs
+        return None
     tb = exc.__traceback__
     while tb is not None:
         candidate = tb.tb_frame.f_locals.get("self")
