@@ -80,6 +80,14 @@ def render_svg_file(path: Path, width: int) -> np.ndarray:
 # router's runs use (the issue's full range: rescales from 64 to 1024 px, crops).
 AUGMENTATIONS = ("orig", "scale128", "scale384", "background", "jpeg", "noise")
 MORE_AUGMENTATIONS = ("scale64", "scale1024", "crop")
+ALL_AUGMENTATIONS = AUGMENTATIONS + MORE_AUGMENTATIONS
+
+
+def check_augmentations(kinds: tuple[str, ...] | list[str]) -> None:
+    """ValueError naming the kinds that are not augmentations."""
+    unknown = [k for k in kinds if k not in ALL_AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentations {unknown}; known: {', '.join(ALL_AUGMENTATIONS)}")
 
 
 def augmentations(
@@ -89,10 +97,9 @@ def augmentations(
     rescales from the SVG (``scale<width>``), JPEG artefacts, noise and a solid background colour
     (the last three are opaque, like real uploads), and a crop (part of the logo, as uploads
     sometimes are). Each variant is the same whichever others are asked for."""
-    unknown = [k for k in kinds if k not in AUGMENTATIONS + MORE_AUGMENTATIONS]
-    if unknown:
-        raise ValueError(f"unknown augmentations {unknown}; known: {AUGMENTATIONS + MORE_AUGMENTATIONS}")
-    rng = np.random.default_rng(zlib.crc32(logo.name.encode()) + seed)
+    check_augmentations(kinds)
+    base_seed = zlib.crc32(logo.name.encode()) + seed
+    rng = np.random.default_rng(base_seed)
     bg = rng.integers(0, 256, 3).astype(np.float32)  # drawn in this order, always (see above)
     jpeg_quality = int(rng.integers(55, 85))  # then the noise (nothing else draws from rng)
     base = logo.picture()
@@ -114,8 +121,7 @@ def augmentations(
             noisy = white.astype(np.float32) + rng.normal(0, 4.0, white.shape)
             yield kind, from_array(noisy.clip(0, 255).astype(np.uint8))
         else:  # crop
-            crop_rng = np.random.default_rng(zlib.crc32(logo.name.encode()) + seed + 1)
-            yield kind, from_array(_crop(base.rgba, crop_rng))
+            yield kind, from_array(_crop(base.rgba, np.random.default_rng(base_seed + 1)))
 
 
 def _crop(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:

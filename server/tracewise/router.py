@@ -30,11 +30,11 @@ from .params import DEFAULT_STYLE, STYLES
 ROUTED = ("mapping", "search", "regional")  # cheapest first
 MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
 # A choice less confident than this moves up to the next costlier method. Cross-validated on the
-# router tables (2960 examples over budgets, caps, targets and styles; BENCHMARKS.md): no rule ->
-# accuracy 0.802, regret 0.00061 SSIM, 25% compute saved, 6 byte-cap misses; 0.55 -> 0.793,
-# 0.00050, 22%, 1 miss; 0.6 -> 0.793, 0.00029, 19%; 0.8 -> 0.772, 0.00008, 12%. "Always search"
-# is 0.773, 0.00009, 20%. 0.55 keeps the regret at half the 0.001 target and the cap misses to
-# the one search makes too, and saves more than always-search.
+# router tables (4960 examples over budgets, caps, targets, styles and picture sizes; BENCHMARKS.md):
+# no rule -> accuracy 0.799, regret 0.00061 SSIM, 23% compute saved, 5 byte-cap misses; 0.55 ->
+# 0.793, 0.00045, 20%, 3 misses; 0.6 -> 0.782, 0.00041, 16%; 0.8 -> 0.745, 0.00013, 9%. "Always
+# search" is 0.703, 0.00013, 17%, 12 misses. 0.55 keeps the regret under half the 0.001 target and
+# saves more than always-search (chosen on 2960 examples in session 3; still the best trade).
 LOW_CONFIDENCE = 0.55
 MAX_BUDGET_FEATURE_S = 60.0
 

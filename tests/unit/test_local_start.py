@@ -1,5 +1,5 @@
 """``tracewise serve``'s start of an embedded Ray: one more try when Ray's node timed out during
-startup (Ray's fixed 30 s window, missed once on a loaded 2-core machine), never for anything else."""
+startup (Ray's fixed 30 s window, missed now and then on a loaded 2-core machine), never for anything else."""
 
 import pytest
 import ray

@@ -433,7 +433,8 @@ def learning_curve(
     return out
 
 
-def _run_key(r: dict) -> tuple:
+def run_key(r: dict) -> tuple:
+    """A run's identity in the tables: (logo, augmentation, scenario, budget, method)."""
     return (
         r["logo"],
         r.get("aug") or "orig",
@@ -450,21 +451,18 @@ def seed_ceiling(rows: list[dict], reruns: list[list[dict]]) -> dict[str, dict[s
     share of examples every seed labels alike, and ``ceiling``: the mean share of the most common
     label, which is what a router that knew each example's odds but not the seed's luck would
     score against one seed's labels. From a few seeds the ceiling errs high (a generous bound)."""
+    indexes = [{run_key(r): r for r in rerun} for rerun in reruns]
+    covered = set.intersection(*({k[:4] for k in index} for index in indexes)) if indexes else set()
+    mine = [r for r in rows if run_key(r)[:4] in covered]
     label_sets: dict[tuple, list[str]] = defaultdict(list)
-    covered: list[set[tuple]] = []
-    for rerun in [[], *reruns]:
-        index = {_run_key(r): r for r in rerun}
-        covered.append({k[:4] for k in index})
-        for e in labelled([index.get(_run_key(r), r) for r in rows]):
+    for index in [{}, *indexes]:
+        for e in labelled([index.get(run_key(r), r) for r in mine]):
             label_sets[(e["logo"], e["aug"], e["scenario"], e["budget_s"])].append(e["label"])
-    keys = set.intersection(*covered[1:]) if reruns else set()
     by_scenario: dict[str, list[float]] = defaultdict(list)
-    for k in keys:
-        if k in label_sets:
-            counts = list(Counter(label_sets[k]).values())
-            share = max(counts) / sum(counts)
-            by_scenario[k[2]].append(share)
-            by_scenario["all"].append(share)
+    for k, labels in label_sets.items():
+        share = max(Counter(labels).values()) / len(labels)
+        by_scenario[k[2]].append(share)
+        by_scenario["all"].append(share)
     return {
         sc: {
             "n": len(v),

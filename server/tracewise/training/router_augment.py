@@ -25,10 +25,11 @@ from functools import partial
 from pathlib import Path
 
 from ..benchmark import _fold_models
-from ..dataset import AUGMENTATIONS, MORE_AUGMENTATIONS, augmentations, logos
+from ..dataset import augmentations, check_augmentations, logos
 from ..features import features
 from ..methods import mapping, search
 from ..objective import Job, Objective
+from .router import run_key
 
 OUT = Path("data/router_table_aug.csv")
 COLUMNS = [
@@ -71,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="search's seed (how much do labels depend on it?)")
     a = ap.parse_args(argv)
     wanted = list(dict.fromkeys(a.augs.split(",")))
-    for aug in wanted:
-        if aug not in AUGMENTATIONS + MORE_AUGMENTATIONS:
-            ap.error(f"unknown augmentation {aug!r}; known: {', '.join(AUGMENTATIONS + MORE_AUGMENTATIONS)}")
+    try:  # before minutes of fold models
+        check_augmentations(wanted)
+    except ValueError as exc:
+        ap.error(str(exc))
     scenarios = a.scenarios.split(",")
     for s in scenarios:
         if s not in SCENARIOS:
@@ -140,13 +142,10 @@ def _replace(a: argparse.Namespace, wanted: list[str], scenarios: list[str], met
     with open(a.out, newline="") as fh:
         rows = list(csv.DictReader(fh))
 
-    def key(r: dict) -> tuple:
-        return (r["logo"], r["aug"], r["scenario"], float(r["budget_s"]), r["method"])
-
-    index = {key(r): i for i, r in enumerate(rows)}
+    index = {run_key(r): i for i, r in enumerate(rows)}
     replaced = 0
     for new in _runs(a, wanted, scenarios, methods, only=index):
-        old = rows[index[key(new)]]
+        old = rows[index[run_key(new)]]
         old.update({k: new[k] for k in ("ssim", "score", "bytes", "seconds")})
         replaced += 1
     with open(a.out, "w", newline="") as fh:
