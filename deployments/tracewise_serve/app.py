@@ -156,6 +156,13 @@ class MethodWorker:
             raise
 
 
+# Ray's gRPC proxy copies a streaming handler's context (status, details, trailers) onto the call
+# only with a yielded message: a stream that ends on an error without one reaches the client as OK
+# with no messages. So an error is followed by this empty message (neither progress nor result),
+# which carries the status; the SDK skips it.
+STATUS_CARRIER = pb.VectorizeStreamResponse()
+
+
 @serve.deployment
 class Ingress:
     """The gRPC ingress: one method per RPC, plus ``grpc.health.v1.Health``."""
@@ -544,11 +551,13 @@ class Ingress:
                 yield pb.VectorizeStreamResponse(result=convert.response_to_pb(out, requested, rid))
         except BackPressureError:
             status = self._fail(grpc_context, Overloaded(f"{method} is saturated"), rid)
+            yield STATUS_CARRIER
         except (asyncio.CancelledError, GeneratorExit):
             status = "CANCELLED"
             raise
         except BaseException as exc:  # noqa: BLE001
             status = self._fail(grpc_context, exc, rid)
+            yield STATUS_CARRIER
         finally:
             self.metrics.request("VectorizeStream", requested, out, status, time.monotonic() - t0)
 

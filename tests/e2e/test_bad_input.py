@@ -76,3 +76,27 @@ def test_fuzzed_images_get_definite_answers_and_the_service_stays_up(stub, dev_l
         health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
         == health_pb2.HealthCheckResponse.SERVING
     )
+
+
+STREAMED = [
+    c for c in CASES if c.name in ("empty payload", "random bytes (16)", "truncated png (half)", "text file")
+]
+
+
+@pytest.mark.parametrize("case", STREAMED, ids=[c.name for c in STREAMED])
+def test_streams_answer_bad_input_with_its_status_too(stub, case):
+    """Ray's proxy carries a streaming handler's status only with a message: the stream must still
+    end with the case's status, message and request id (it used to end OK, with no message)."""
+    vectorize, _ = stub
+    call = vectorize.VectorizeStream(
+        pb.VectorizeStreamRequest(
+            image=case.image, options=pb.Options(method=pb.METHOD_DEFAULT, **case.options)
+        ),
+        timeout=60,
+        metadata=[("authorization", f"Bearer {KEY}")],
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        list(call)
+    assert info.value.code().name in case.expect and info.value.code().name != "OK", info.value.details()
+    assert case.word.lower() in (info.value.details() or "").lower()
+    assert len(dict(info.value.trailing_metadata() or ()).get("request_id", "")) == 16

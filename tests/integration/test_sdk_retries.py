@@ -40,6 +40,9 @@ class Flaky(pb_grpc.VectorizeServiceServicer):
         with self.lock:
             self.calls += 1
             fail = self.calls <= self.failures
+        if fail and getattr(self, "carrier", False):  # as the service does through Ray's proxy
+            yield pb.VectorizeStreamResponse()
+            context.abort(self.code, f"attempt {self.calls} refused")
         if fail and not getattr(self, "fail_midway", False):
             context.abort(self.code, f"attempt {self.calls} refused")
         yield pb.VectorizeStreamResponse(progress=pb.Progress(stage="search", best_score=0.9, fraction=0.5))
@@ -126,6 +129,20 @@ def test_streams_are_retried_before_the_first_message(server):
     with Client(server(flaky), timeout=20) as c:
         r = c.vectorize_stream(b"png", method="search", on_progress=events.append)
     assert r.method_used == "search" and flaky.calls == 3 and len(events) == 1
+
+
+def test_the_empty_message_before_an_error_is_skipped_and_still_retried(server):
+    flaky = Flaky(grpc.StatusCode.RESOURCE_EXHAUSTED, failures=2)
+    flaky.carrier = True
+    events = []
+    with Client(server(flaky), timeout=20) as c:
+        r = c.vectorize_stream(b"png", method="search", on_progress=events.append)
+    assert r.method_used == "search" and flaky.calls == 3 and len(events) == 1
+    flaky = Flaky(grpc.StatusCode.INVALID_ARGUMENT, failures=1)
+    flaky.carrier = True
+    with Client(server(flaky), timeout=20) as c, pytest.raises(TracewiseError) as info:
+        c.vectorize_stream(b"png", method="search")
+    assert info.value.code == "INVALID_ARGUMENT" and flaky.calls == 1
 
 
 def test_streams_are_not_retried_after_a_message(server):

@@ -136,11 +136,15 @@ class Progress:
     fraction: float
 
 
-def _event(msg: pb.VectorizeStreamResponse) -> Progress | Result:
+def _event(msg: pb.VectorizeStreamResponse) -> Progress | Result | None:
+    """The stream's event; None for the empty message that carries an error status through
+    Ray's proxy (the status follows it)."""
     if msg.HasField("progress"):
         p = msg.progress
         return Progress(p.stage, p.best_score, p.fraction)
-    return Result.from_proto(msg.result)
+    if msg.HasField("result"):
+        return Result.from_proto(msg.result)
+    return None
 
 
 def _params(p: pb.Params) -> dict[str, Any]:
@@ -337,8 +341,10 @@ class Client(_Channel):
                 )
                 try:
                     for msg in call:
-                        received = True
-                        yield _event(msg)
+                        event = _event(msg)
+                        if event is not None:
+                            received = True
+                            yield event
                     return
                 except grpc.RpcError as exc:
                     last = _error(exc)
@@ -431,8 +437,10 @@ class AsyncClient(_Channel):
                 )
                 try:
                     async for msg in call:
-                        received = True
-                        yield _event(msg)
+                        event = _event(msg)
+                        if event is not None:
+                            received = True
+                            yield event
                     return
                 except grpc.RpcError as exc:
                     last = _error(exc)
