@@ -216,3 +216,36 @@ def test_seed_ceiling_counts_how_labels_change_with_searchs_seed():
     assert got["all"]["n"] == 2 and got["all"]["seeds"] == 3
     assert got["all"]["unanimous"] == 0.5  # b always mapping; a: search, mapping, search
     assert abs(got["all"]["ceiling"] - (1.0 + 2 / 3) / 2) < 1e-9
+
+
+def test_majority_keeps_the_shipped_label_on_a_tie():
+    assert training.majority(["search", "mapping", "mapping"]) == "mapping"
+    assert training.majority(["search", "mapping"]) == "search"
+    assert training.majority(["mapping", "search", "search", "mapping"]) == "mapping"
+
+
+def test_majority_accuracy_scores_the_router_against_the_seeds_majority():
+    def rows(logo, search_ssim):
+        common = {"logo": logo, "aug": "orig", "scenario": "default", "budget_s": "1.0", "max_svg_bytes": "",
+                  "target_ssim": "", "style": "spline", "seconds": "1", "bytes": "900"}  # fmt: skip
+        return [
+            {**common, "method": "mapping", "ssim": "0.95", "score": "0.95"},
+            {**common, "method": "search", "ssim": str(search_ssim), "score": str(search_ssim)},
+        ]
+
+    # Search gains on the odd logos (what the one feature says); seed 0 was unlucky on two of them
+    # and lucky on one even logo; the two other seeds agree with the feature.
+    names = [f"logo{i:02d}" for i in range(40)]
+    gains = {n: (0.96 if i % 2 else 0.9505) for i, n in enumerate(names)}
+    luck = {"logo01": 0.9505, "logo03": 0.9505, "logo04": 0.96}
+    shipped = [r for n in names for r in rows(n, luck.get(n, gains[n]))]
+    reruns = [[r for n in names for r in rows(n, gains[n]) if r["method"] == "search"] for _ in range(2)]
+    seeds = training.seed_labels(shipped, reruns)
+    assert seeds[("logo01", "orig", "default", 1.0)] == ["mapping", "search", "search"]
+    examples = training.labelled(shipped)
+    x = np.array([[int(e["logo"][-2:]) % 2, 0.0] for e in examples], np.float32)
+    fold = np.array([(int(e["logo"][-2:]) // 2) % 2 for e in examples])
+    got = training.majority_accuracy(examples, x, fold, seeds)["all"]
+    assert got["n"] == 40 and got["relabelled"] == 3
+    assert got["majority"] == 1.0  # the feature decides the majority's labels
+    assert got["shipped"] < 1.0  # no feature sees seed 0's luck

@@ -444,22 +444,39 @@ def run_key(r: dict) -> tuple:
     )
 
 
-def seed_ceiling(rows: list[dict], reruns: list[list[dict]]) -> dict[str, dict[str, float]]:
-    """How much the labels hang on search's seed. ``reruns`` are runs of search with other seeds
-    (``router_augment --methods search --seed N``) on pictures and requests of ``rows``; for each
-    example all of them cover, the label each seed gives. Per scenario (and ``all``): ``n``, the
-    share of examples every seed labels alike, and ``ceiling``: the mean share of the most common
-    label, which is what a router that knew each example's odds but not the seed's luck would
-    score against one seed's labels. From a few seeds the ceiling errs high (a generous bound)."""
+def example_key(e: dict) -> tuple:
+    """An example's identity: (logo, augmentation, scenario, budget)."""
+    return (e["logo"], e["aug"], e["scenario"], e["budget_s"])
+
+
+def seed_labels(rows: list[dict], reruns: list[list[dict]]) -> dict[tuple, list[str]]:
+    """For each example that every rerun of search (``router_augment --methods search --seed N``)
+    covers, the label each seed gives: ``rows``' own first, then the reruns' in order."""
     indexes = [{run_key(r): r for r in rerun} for rerun in reruns]
     covered = set.intersection(*({k[:4] for k in index} for index in indexes)) if indexes else set()
     mine = [r for r in rows if run_key(r)[:4] in covered]
-    label_sets: dict[tuple, list[str]] = defaultdict(list)
+    out: dict[tuple, list[str]] = defaultdict(list)
     for index in [{}, *indexes]:
         for e in labelled([index.get(run_key(r), r) for r in mine]):
-            label_sets[(e["logo"], e["aug"], e["scenario"], e["budget_s"])].append(e["label"])
+            out[example_key(e)].append(e["label"])
+    return dict(out)
+
+
+def majority(labels: list[str]) -> str:
+    """The most common label; a tie keeps the first seed's (the shipped label)."""
+    counts = Counter(labels)
+    top = max(counts.values())
+    return next(label for label in labels if counts[label] == top)
+
+
+def seed_ceiling(rows: list[dict], reruns: list[list[dict]]) -> dict[str, dict[str, float]]:
+    """How much the labels hang on search's seed (``seed_labels``). Per scenario (and ``all``):
+    ``n``, the share of examples every seed labels alike, and ``ceiling``: the mean share of the
+    most common label, which is what a router that knew each example's odds but not the seed's
+    luck would score against one seed's labels. From a few seeds the ceiling errs high (a generous
+    bound)."""
     by_scenario: dict[str, list[float]] = defaultdict(list)
-    for k, labels in label_sets.items():
+    for k, labels in seed_labels(rows, reruns).items():
         share = max(Counter(labels).values()) / len(labels)
         by_scenario[k[2]].append(share)
         by_scenario["all"].append(share)
@@ -472,6 +489,33 @@ def seed_ceiling(rows: list[dict], reruns: list[list[dict]]) -> dict[str, dict[s
         }
         for sc, v in sorted(by_scenario.items())
     }
+
+
+def majority_accuracy(examples: list[dict], x: np.ndarray, fold: np.ndarray, seeds: dict) -> dict:
+    """Whether the seed's luck is what the router misses: on the examples ``seeds`` covers, the
+    cross-validated router's accuracy against the seeds' majority label, trained on the shipped
+    labels and trained with the covered examples relabelled by their majority. Per scenario and
+    ``all``: ``n``, the shipped labels' accuracy (``shipped``), ``shipped_vs_majority`` and
+    ``majority``."""
+    y = np.array([e["label"] for e in examples])
+    ym = np.array(
+        [majority(seeds[example_key(e)]) if example_key(e) in seeds else e["label"] for e in examples]
+    )
+    covered = np.array([example_key(e) in seeds for e in examples])
+    scenario = np.array([e["scenario"] for e in examples])
+    shipped = cross_validate(examples, x, y, fold)["predictions"]
+    relabelled = cross_validate(examples, x, ym, fold)["predictions"]
+    out = {}
+    for sc in ["all", *sorted(set(scenario[covered]))]:
+        m = covered & ((scenario == sc) if sc != "all" else True)
+        out[sc] = {
+            "n": int(m.sum()),
+            "relabelled": int((y[m] != ym[m]).sum()),
+            "shipped": float((shipped[m] == y[m]).mean()),
+            "shipped_vs_majority": float((shipped[m] == ym[m]).mean()),
+            "majority": float((relabelled[m] == ym[m]).mean()),
+        }
+    return out
 
 
 def _eligible(e: dict, pick: str) -> str:
@@ -509,10 +553,20 @@ def main(argv: list[str] | None = None) -> None:
     extra = tuple(p for p in a.extra if p.exists())
     if a.seed_runs:
         rows = load_all(a.table, extra)
-        for scenario, f in seed_ceiling(rows, [load_table(p) for p in a.seed_runs]).items():
+        reruns = [load_table(p) for p in a.seed_runs]
+        for scenario, f in seed_ceiling(rows, reruns).items():
             print(
                 f"{scenario:9s} {f['n']:4d} examples, {f['seeds']} seeds: all agree on {f['unanimous']:.3f}, "
                 f"ceiling {f['ceiling']:.3f}"
+            )
+        examples = labelled(rows)
+        x, _, fold = design(examples)
+        print("router accuracy on these examples (cross-validated on the whole table):")
+        for scenario, f in majority_accuracy(examples, x, fold, seed_labels(rows, reruns)).items():
+            print(
+                f"{scenario:9s} {f['n']:4d} examples ({f['relabelled']} relabelled by the majority): "
+                f"shipped labels {f['shipped']:.3f}; trained on them, against the majority "
+                f"{f['shipped_vs_majority']:.3f}; trained on the majority {f['majority']:.3f}"
             )
         return
     examples = labelled(load_all(a.table, extra))
