@@ -55,6 +55,11 @@ router-runs: install
 		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv --append
 	$(PY) -m tracewise.training.router_augment --budget 1 --augs noise,scale384,crop,scale64,scale1024 \
 		--scenarios default,cap50,target90,target95,polygon --out data/router_table_requests.csv --append
+	$(PY) -m tracewise.training.router_augment --budget 1 \
+		--augs orig,scale128,background,jpeg,noise,scale384,crop,scale64,scale1024 \
+		--scenarios pixel --out data/router_table_requests.csv --append
+	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig --scenarios pixel \
+		--out data/router_table_requests.csv --append
 
 # How much the router's labels hang on search's seed: search again at 1 s on the logos with three
 # other seeds (about 20 minutes), then the agreement and the accuracy ceiling it implies

@@ -30,12 +30,13 @@ from .params import DEFAULT_STYLE, STYLES
 ROUTED = ("mapping", "search", "regional")  # cheapest first
 MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
 # A choice less confident than this moves up to the next costlier method. Cross-validated on the
-# router tables (4960 examples over budgets, caps, targets, styles and picture sizes; BENCHMARKS.md):
-# no rule -> accuracy 0.799, regret 0.00061 SSIM, 23% compute saved, 5 byte-cap misses; 0.55 ->
-# 0.793, 0.00045, 20%, 3 misses; 0.6 -> 0.782, 0.00041, 16%; 0.8 -> 0.745, 0.00013, 9%. "Always
-# search" is 0.703, 0.00013, 17%, 12 misses. 0.55 keeps the regret under half the 0.001 target and
-# saves more than always-search (chosen on 2960 examples in session 3; still the best trade).
-LOW_CONFIDENCE = 0.55
+# router tables (5760 examples over budgets, caps, targets, styles and picture sizes; BENCHMARKS.md):
+# no rule -> accuracy 0.786, regret 0.00113 SSIM, 33% compute saved, 15 byte-cap misses; 0.55 ->
+# 0.782, 0.00084, 29%, 12 misses; 0.6 -> 0.774, 0.00051, 25%, 8 misses; 0.7 -> 0.740, 0.00030,
+# 19%. "Always search" is 0.609, 0.00018, 15%, 18 misses. 0.6 keeps the regret near half the 0.001
+# target and saves more than always-search (session 5; 0.55 did that on 4960 examples without the
+# pixel style, whose mapping misses cost more).
+LOW_CONFIDENCE = 0.6
 MAX_BUDGET_FEATURE_S = 60.0
 
 

@@ -10,8 +10,9 @@ from tests.conftest import encode
 from tracewise.decode import decode
 from tracewise.engine import vectorize
 from tracewise.errors import InvalidParameter
-from tracewise.methods import regional
-from tracewise.objective import Objective
+from tracewise.methods import mapping, regional
+from tracewise.objective import Job, Objective
+from tracewise.params import Params
 from tracewise.quality import Reference
 
 
@@ -39,7 +40,7 @@ def test_mapping_beats_defaults_within_cap(sample):
         base = vectorize(data, "default")
         r = vectorize(data, "mapping")
         assert r.quality.svg_bytes <= r.cap_bytes
-        assert r.evaluations <= 3 and r.params is not None
+        assert r.evaluations <= mapping.CHECK_RANKS + 2 and r.params is not None
         wins += r.quality.ssim > base.quality.ssim
     assert wins >= len(sample) - 1
 
@@ -69,8 +70,36 @@ def test_mapping_with_a_target_takes_the_smallest_ranked_configuration_reaching_
         assert r.quality.score >= target and r.quality.svg_bytes <= free.quality.svg_bytes
         if r.quality.svg_bytes < free.quality.svg_bytes:
             smaller += 1
-            assert r.source.startswith("mapping rank") and any("fewer bytes" in n for n in r.notes)
+            # another ranked configuration: the first (free's check kept a larger, better one) or
+            # one further down, said in the notes
+            assert r.params != free.params
+            assert r.source == "mapping" or any("fewer bytes" in n or "did better" in n for n in r.notes)
     assert smaller >= 3  # of 8: the ranking usually holds a smaller SVG within 0.02
+
+
+class _Ranking:
+    """A stand-in mapping model that ranks the codebook as it is told."""
+
+    def __init__(self, ranked):
+        self.ranked = ranked
+
+    def rank(self, feats):
+        return list(self.ranked)
+
+
+def test_mapping_checks_the_next_ranks_when_the_first_scores_low(sample):
+    picture = decode(sample[0].png.read_bytes())
+    good, fair = Params(filter_speckle=0, color_precision=8), Params()
+    bad = Params(filter_speckle=128, color_precision=1)  # keeps almost nothing of a logo
+    r = mapping.run(
+        Job(picture, Objective(), 5.0), model=_Ranking([bad, fair, good, Params(color_precision=5)])
+    )
+    assert r.quality.ssim >= mapping.CHECK_BELOW  # a rank below the first was kept
+    assert r.evaluations == mapping.CHECK_RANKS and r.source.startswith("mapping rank")
+    assert any("best-ranked configuration scored" in n for n in r.notes)
+    # a first rank above the line is not second-guessed
+    r = mapping.run(Job(picture, Objective(), 5.0), model=_Ranking([good, bad, bad, bad]))
+    assert r.quality.ssim >= mapping.CHECK_BELOW and r.evaluations == 1 and r.source == "mapping"
 
 
 def test_search_beats_mapping_and_defaults(sample):

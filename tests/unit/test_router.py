@@ -122,10 +122,11 @@ def test_request_scenarios_are_real_runs_with_their_fields():
     by_scenario = {}
     for e in examples:
         by_scenario.setdefault(e["scenario"], []).append(e)
-    assert {"default", "cap50", "target90", "target95", "polygon"} <= set(by_scenario)
+    assert {"default", "cap50", "target90", "target95", "polygon", "pixel"} <= set(by_scenario)
     assert all(e["max_svg_bytes"] and e["target_ssim"] is None for e in by_scenario["cap50"])
     assert {e["target_ssim"] for e in by_scenario["target95"]} == {0.95}
     assert {e["style"] for e in by_scenario["polygon"]} == {"polygon"}
+    assert {e["style"] for e in by_scenario["pixel"]} == {"pixel"}
     x, _, _ = training.design(by_scenario["cap50"][:3] + by_scenario["target90"][:3])
     names = [*training.FEATURE_NAMES, *training.REQUEST_FEATURE_NAMES]
     cap, target = x[:, names.index("log2_max_svg_bytes")], x[:, names.index("target_ssim")]

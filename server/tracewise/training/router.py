@@ -13,7 +13,8 @@ other fold of logos:
 - ``data/router_table_requests.csv``: a half byte cap, targets 0.90 / 0.95 and the polygon style,
   at 1 s on the logos and three augmentations, at 5 s on the logos and two (background, JPEG);
   every scenario (the default request too) at 1 s on five more (noise, 384 px, a crop, 64 px,
-  1024 px) (``python -m tracewise.training.router_augment``; ``make router-runs`` does all of it).
+  1024 px); the pixel style at 1 s on the logos and all nine kinds of picture, at 5 s on the logos
+  (``python -m tracewise.training.router_augment``; ``make router-runs`` does all of it).
 
 ``--seed-runs`` reports instead how the labels change with search's seed (``make router-seeds``).
 

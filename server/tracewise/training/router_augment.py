@@ -1,5 +1,5 @@
 """More router labels from real runs: request scenarios (a tight byte cap, a quality target, the
-polygon style) and augmented pictures (``dataset.AUGMENTATIONS`` and ``MORE_AUGMENTATIONS``:
+polygon and pixel styles) and augmented pictures (``dataset.AUGMENTATIONS`` and ``MORE_AUGMENTATIONS``:
 rescaled from the SVG to 64-1024 px, on a background colour, JPEG-compressed, noisy, cropped),
 each method run with the request's own options by mapping models trained on the other fold.
 Rows carry the picture's features and the request's fields, and
@@ -43,6 +43,7 @@ SCENARIOS: dict[str, tuple[float | None, float | None, str]] = {
     "target90": (None, 0.90, "spline"),
     "target95": (None, 0.95, "spline"),
     "polygon": (None, None, "polygon"),
+    "pixel": (None, None, "pixel"),
 }
 
 
