@@ -87,7 +87,8 @@ class _Ranking:
         return list(self.ranked)
 
 
-def test_mapping_checks_the_next_ranks_when_the_first_scores_low(sample):
+def test_mapping_checks_the_next_ranks_when_the_first_scores_low(sample, monkeypatch):
+    monkeypatch.setattr(mapping, "CHECK_ALLOWANCE_S", 60.0)  # no timing in unit tests
     picture = decode(sample[0].png.read_bytes())
     good, fair = Params(filter_speckle=0, color_precision=8), Params()
     bad = Params(filter_speckle=128, color_precision=1)  # keeps almost nothing of a logo
@@ -100,6 +101,13 @@ def test_mapping_checks_the_next_ranks_when_the_first_scores_low(sample):
     # a first rank above the line is not second-guessed
     r = mapping.run(Job(picture, Objective(), 5.0), model=_Ranking([good, bad, bad, bad]))
     assert r.quality.ssim >= mapping.CHECK_BELOW and r.evaluations == 1 and r.source == "mapping"
+    # the check stops at its time allowance and says so
+    monkeypatch.setattr(mapping, "CHECK_ALLOWANCE_S", 0.0)
+    r = mapping.run(
+        Job(picture, Objective(), 5.0), model=_Ranking([bad, fair, good, Params(color_precision=5)])
+    )
+    assert r.evaluations == 1 and r.source == "mapping"
+    assert any("checked 0 of the next 3 ranks (time allowance)" in n for n in r.notes)
 
 
 def test_search_beats_mapping_and_defaults(sample):

@@ -6,14 +6,16 @@ configuration is traced and measured. When it scores below ``CHECK_BELOW`` SSIM 
 have ranked badly (out of fold, on 960 logos, crops and rescales in three styles, one best-ranked
 result in nine lost more than 0.05 SSIM to one of the next three; those all scored below the line),
 so the next ``CHECK_RANKS - 1`` configurations are measured too and the best kept (~18 ms each at
-256 px, on about a third of the logos). Only when the result breaks the byte cap does it walk down the
-ranking to the first configuration that fits (tracing is cheap; only that one is measured), then
+256 px, on about a third of the logos), within ``CHECK_ALLOWANCE_S`` of mapping's time. Only when
+the result breaks the byte cap does it walk down the ranking to the first configuration that fits
+(tracing is cheap; only that one is measured), then
 the size reference, which always fits the default cap. Retrain with ``python -m tracewise.training.mapping``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
@@ -30,6 +32,11 @@ from .base import Result, finish, size_reference
 
 CHECK_BELOW = 0.95  # SSIM under which the best-ranked result is checked against the next ranks
 CHECK_RANKS = 4  # how many ranked configurations are measured then (the first included)
+# The check keeps mapping a millisecond method: a further rank is measured only if mapping's time
+# so far (its ranking, traces and measurements) plus the last evaluation's (the next one's
+# estimate) stays within this. Slow pictures (large traces) are checked less or not at all; on a
+# slower machine, fewer ranks are checked.
+CHECK_ALLOWANCE_S = 0.08
 
 
 class MappingModel:
@@ -100,17 +107,25 @@ def _walk(job: Job, ranked: list[Params]) -> Iterator[tuple[int, Params, str]]:
         yield rank, p, trace(job.prepared, p)
 
 
-def _check(job: Job, ranked: list[Params], best: Candidate) -> tuple[Candidate, int]:
+def _check(
+    job: Job, ranked: list[Params], best: Candidate, started: float, last_s: float
+) -> tuple[Candidate, int, bool]:
     """``best`` (the first rank) scored low: measure the next ranks up to ``CHECK_RANKS`` while
-    the budget lasts and keep the best, as the engine ranks results."""
+    the budget and ``CHECK_ALLOWANCE_S`` (from ``started``; ``last_s``: the first evaluation's
+    seconds) last, and keep the best as the engine ranks results. Returns it, how many were
+    measured and whether the allowance stopped the check early."""
     measured = 0
     for rank, p in enumerate(ranked[1:CHECK_RANKS], start=2):
         if job.remaining() <= 0:
             break
+        t = time.monotonic()
+        if t - started + last_s > CHECK_ALLOWANCE_S:
+            return best, measured, True
         svg = trace(job.prepared, p)
         best = job.better(best, Candidate(p, svg, job.reference.measure(svg), f"mapping rank {rank}"))
         measured += 1
-    return best, measured
+        last_s = time.monotonic() - t
+    return best, measured, False
 
 
 def _smallest_reaching(
@@ -139,6 +154,8 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
     the size reference, and failing that the smallest SVG seen, said in the notes. With a
     quality target the first one reaches, the smallest configuration of the ranking that also
     reaches it (~0.1-0.2 s at 256 px instead of ~40 ms)."""
+    _ = job.cap  # the default cap traces the size reference: not mapping's own time
+    started = time.monotonic()
     ranked = ranked_params(job, model)
     first = ranked[0]
     svg = trace(job.prepared, first)
@@ -147,12 +164,14 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
     if best.quality.svg_bytes <= job.cap:
         if best.quality.ssim < CHECK_BELOW:
             first_ssim = best.quality.ssim
-            best, checked = _check(job, ranked, best)
+            best, checked, cut = _check(job, ranked, best, started, time.monotonic() - started)
             evaluations += checked
             if best.params != first:
                 notes.append(
                     f"the best-ranked configuration scored {first_ssim:.3f}; {best.label} did better"
                 )
+            if cut:
+                notes.append(f"checked {checked} of the next {CHECK_RANKS - 1} ranks (time allowance)")
         target = job.objective.target_ssim
         if target is not None and best.quality.score >= target:
             before = best.params
