@@ -31,9 +31,9 @@ ROUTED = ("mapping", "search", "regional")  # cheapest first
 MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
 # A choice less confident than this moves up to the next costlier method. Cross-validated on the
 # router tables (5760 examples over budgets, caps, targets, styles and picture sizes; BENCHMARKS.md):
-# no rule -> accuracy 0.786, regret 0.00113 SSIM, 33% compute saved, 15 byte-cap misses; 0.55 ->
-# 0.782, 0.00084, 29%, 12 misses; 0.6 -> 0.774, 0.00051, 25%, 8 misses; 0.7 -> 0.740, 0.00030,
-# 19%. "Always search" is 0.609, 0.00018, 15%, 18 misses. 0.6 keeps the regret near half the 0.001
+# no rule -> accuracy 0.794, regret 0.00091 SSIM, 32% compute saved, 15 byte-cap misses; 0.55 ->
+# 0.785, 0.00073, 28%, 13 misses; 0.6 -> 0.778, 0.00051, 25%, 7 misses; 0.7 -> 0.750, 0.00028,
+# 19%. "Always search" is 0.628, 0.00018, 15%, 17 misses. 0.6 keeps the regret near half the 0.001
 # target and saves more than always-search (session 5; 0.55 did that on 4960 examples without the
 # pixel style, whose mapping misses cost more).
 LOW_CONFIDENCE = 0.6
