@@ -199,20 +199,22 @@ def test_request_fields_reach_the_model(dev_logos, monkeypatch):
     assert np.allclose(seen[1][-4:], [np.log2(5.0), 0.0, 0.0, 0.0], atol=1e-6)
 
 
-def test_seed_ceiling_counts_how_labels_change_with_searchs_seed():
-    def rows(logo, mapping_ssim, search_ssim, scenario="default"):
-        common = {"logo": logo, "aug": "orig", "scenario": scenario, "budget_s": "1.0", "max_svg_bytes": "",
-                  "target_ssim": "", "style": "spline", "seconds": "1", "bytes": "900"}  # fmt: skip
-        return [
-            {**common, "method": "mapping", "ssim": str(mapping_ssim), "score": str(mapping_ssim)},
-            {**common, "method": "search", "ssim": str(search_ssim), "score": str(search_ssim)},
-        ]
+def _rows(logo, mapping_ssim, search_ssim, scenario="default"):
+    """A mapping and a search run of one example at 1 s, as the label tables hold them."""
+    common = {"logo": logo, "aug": "orig", "scenario": scenario, "budget_s": "1.0", "max_svg_bytes": "",
+              "target_ssim": "", "style": "spline", "seconds": "1", "bytes": "900"}  # fmt: skip
+    return [
+        {**common, "method": "mapping", "ssim": str(mapping_ssim), "score": str(mapping_ssim)},
+        {**common, "method": "search", "ssim": str(search_ssim), "score": str(search_ssim)},
+    ]
 
-    shipped = rows("a", 0.95, 0.96) + rows("b", 0.95, 0.951) + rows("c", 0.95, 0.96, "polygon")
+
+def test_seed_ceiling_counts_how_labels_change_with_searchs_seed():
+    shipped = _rows("a", 0.95, 0.96) + _rows("b", 0.95, 0.951) + _rows("c", 0.95, 0.96, "polygon")
     # seed 1: a's search finds nothing better (label flips to mapping); b stays mapping; c not re-run
-    seed1 = [r for r in rows("a", 0.95, 0.9505) + rows("b", 0.95, 0.9512) if r["method"] == "search"]
-    seed2 = [r for r in rows("a", 0.95, 0.97) + rows("b", 0.95, 0.951) if r["method"] == "search"]
-    got = training.seed_ceiling(shipped, [seed1, seed2])
+    seed1 = [r for r in _rows("a", 0.95, 0.9505) + _rows("b", 0.95, 0.9512) if r["method"] == "search"]
+    seed2 = [r for r in _rows("a", 0.95, 0.97) + _rows("b", 0.95, 0.951) if r["method"] == "search"]
+    got = training.seed_ceiling(training.seed_labels(shipped, [seed1, seed2]))
     assert set(got) == {"default", "all"}  # c was not re-run with every seed
     assert got["all"]["n"] == 2 and got["all"]["seeds"] == 3
     assert got["all"]["unanimous"] == 0.5  # b always mapping; a: search, mapping, search
@@ -227,12 +229,7 @@ def test_majority_keeps_the_shipped_label_on_a_tie():
 
 def test_majority_accuracy_scores_the_router_against_the_seeds_majority():
     def rows(logo, search_ssim):
-        common = {"logo": logo, "aug": "orig", "scenario": "default", "budget_s": "1.0", "max_svg_bytes": "",
-                  "target_ssim": "", "style": "spline", "seconds": "1", "bytes": "900"}  # fmt: skip
-        return [
-            {**common, "method": "mapping", "ssim": "0.95", "score": "0.95"},
-            {**common, "method": "search", "ssim": str(search_ssim), "score": str(search_ssim)},
-        ]
+        return _rows(logo, 0.95, search_ssim)
 
     # Search gains on the odd logos (what the one feature says); seed 0 was unlucky on two of them
     # and lucky on one even logo; the two other seeds agree with the feature.

@@ -470,21 +470,21 @@ def majority(labels: list[str]) -> str:
     return next(label for label in labels if counts[label] == top)
 
 
-def seed_ceiling(rows: list[dict], reruns: list[list[dict]]) -> dict[str, dict[str, float]]:
-    """How much the labels hang on search's seed (``seed_labels``). Per scenario (and ``all``):
+def seed_ceiling(seeds: dict[tuple, list[str]]) -> dict[str, dict[str, float]]:
+    """How much the labels hang on search's seed (``seeds``: ``seed_labels``). Per scenario (and ``all``):
     ``n``, the share of examples every seed labels alike, and ``ceiling``: the mean share of the
     most common label, which is what a router that knew each example's odds but not the seed's
     luck would score against one seed's labels. From a few seeds the ceiling errs high (a generous
     bound)."""
     by_scenario: dict[str, list[float]] = defaultdict(list)
-    for k, labels in seed_labels(rows, reruns).items():
+    for k, labels in seeds.items():
         share = max(Counter(labels).values()) / len(labels)
         by_scenario[k[2]].append(share)
         by_scenario["all"].append(share)
     return {
         sc: {
             "n": len(v),
-            "seeds": len(reruns) + 1,
+            "seeds": len(next(iter(seeds.values()))),
             "unanimous": float(np.mean(np.array(v) == 1.0)),
             "ceiling": float(np.mean(v)),
         }
@@ -499,9 +499,7 @@ def majority_accuracy(examples: list[dict], x: np.ndarray, fold: np.ndarray, see
     ``all``: ``n``, the shipped labels' accuracy (``shipped``), ``shipped_vs_majority`` and
     ``majority``."""
     y = np.array([e["label"] for e in examples])
-    ym = np.array(
-        [majority(seeds[example_key(e)]) if example_key(e) in seeds else e["label"] for e in examples]
-    )
+    ym = np.array([majority(seeds.get(example_key(e), [e["label"]])) for e in examples])
     covered = np.array([example_key(e) in seeds for e in examples])
     scenario = np.array([e["scenario"] for e in examples])
     shipped = cross_validate(examples, x, y, fold)["predictions"]
@@ -554,8 +552,8 @@ def main(argv: list[str] | None = None) -> None:
     extra = tuple(p for p in a.extra if p.exists())
     if a.seed_runs:
         rows = load_all(a.table, extra)
-        reruns = [load_table(p) for p in a.seed_runs]
-        for scenario, f in seed_ceiling(rows, reruns).items():
+        seeds = seed_labels(rows, [load_table(p) for p in a.seed_runs])
+        for scenario, f in seed_ceiling(seeds).items():
             print(
                 f"{scenario:9s} {f['n']:4d} examples, {f['seeds']} seeds: all agree on {f['unanimous']:.3f}, "
                 f"ceiling {f['ceiling']:.3f}"
@@ -563,7 +561,7 @@ def main(argv: list[str] | None = None) -> None:
         examples = labelled(rows)
         x, _, fold = design(examples)
         print("router accuracy on these examples (cross-validated on the whole table):")
-        for scenario, f in majority_accuracy(examples, x, fold, seed_labels(rows, reruns)).items():
+        for scenario, f in majority_accuracy(examples, x, fold, seeds).items():
             print(
                 f"{scenario:9s} {f['n']:4d} examples ({f['relabelled']} relabelled by the majority): "
                 f"shipped labels {f['shipped']:.3f}; trained on them, against the majority "

@@ -112,10 +112,15 @@ def _runs(
             for aug, picture in augmentations(logo, kinds=tuple(wanted)):
                 feats = json.dumps([round(float(v), 6) for v in features(picture.rgba)])
                 for scenario in scenarios:
+                    todo = [
+                        (method, run)
+                        for method, run in methods
+                        if only is None or (logo.name, aug, scenario, a.budget, method) in only
+                    ]
+                    if not todo:  # nothing to re-run here: no objective (a cap traces the picture)
+                        continue
                     objective = objective_for(scenario, picture, a.budget)
-                    for method, run in methods:
-                        if only is not None and (logo.name, aug, scenario, a.budget, method) not in only:
-                            continue
+                    for method, run in todo:
                         t = time.perf_counter()
                         r = run(Job(picture, objective, a.budget), model=models[logo.fold])
                         yield {
