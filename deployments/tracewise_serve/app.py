@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -58,12 +59,6 @@ SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long
 FAST_SHED_S = 0.25
 CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
-# Fraction of requests that also measure VTracer's defaults so the report and the ssim-gain metric
-# can show the gain; "default" requests are their own baseline. It costs one more trace, render
-# and SSIM: mapping through gRPC measured p50 67 ms at 1.0 against 55 ms at 0.1, hence a sample.
-# Read in the replica (``__init__``), never at import: Serve pickles deployment classes by value,
-# so a module-level value would be the driver's.
-DEFAULT_GAIN_SAMPLING = "0.1"
 # Exploration (with a results store): this share of routed requests also runs one other eligible
 # method in the background, after the answer, when that method has room. The store then holds the
 # same image and request served by two methods: the labels ``tracewise router retrain`` learns
@@ -90,28 +85,23 @@ class MethodWorker:
 
     def __init__(self, method: str) -> None:
         self.method = method
-        self.gain_sampling = float(os.environ.get("TRACEWISE_GAIN_SAMPLING", DEFAULT_GAIN_SAMPLING))
         if method in ("mapping", "search", "regional"):
             from tracewise.methods.mapping import default_model
 
             default_model()  # load the ONNX model now, not in the first request
 
     def _run(self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None) -> dict:
-        measure = self.method != "default" and random.random() < self.gain_sampling
-        result = engine.vectorize(
-            picture, self.method, objective, progress=progress, cancel=cancel, measure_defaults=measure
-        )
+        # every result carries VTracer's defaults on the same image: the floor it was checked against
+        result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
         out = result.to_dict()
         out["svg"] = result.svg
-        if self.method == "default":  # VTracer's defaults are the result
-            out["defaults_ssim"], out["defaults_svg_bytes"] = out["ssim"], out["svg_bytes"]
         return out
 
     @staticmethod
     def _until(objective: Objective, deadline: float) -> Objective:
         """The budget left at this replica: the ingress's wall-clock deadline minus transit."""
         left = max(0.01, deadline - time.time())
-        return Objective(objective.style, objective.max_svg_bytes, objective.target_ssim, left)
+        return dataclasses.replace(objective, budget_s=left)
 
     async def run(self, picture: Picture, objective: Objective, deadline: float) -> dict:
         objective = self._until(objective, deadline)

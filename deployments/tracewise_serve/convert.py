@@ -48,6 +48,8 @@ def objective_from_pb(opts: pb.Options) -> Objective:
         max_svg_bytes=int(opts.max_svg_bytes) if opts.HasField("max_svg_bytes") else None,
         target_ssim=float(opts.target_ssim) if opts.HasField("target_ssim") else None,
         budget_s=float(opts.budget_seconds) if opts.HasField("budget_seconds") else None,
+        max_colors=int(opts.max_colors) if opts.HasField("max_colors") else None,
+        palette=tuple(opts.palette),
     )
 
 
@@ -56,7 +58,9 @@ def params_to_pb(p: dict[str, Any]) -> pb.Params:
 
 
 def params_from_pb(p: pb.Params) -> Params:
-    return Params.from_dict({f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields})
+    values = {f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields}
+    values["palette"] = list(p.palette)
+    return Params.from_dict(values)
 
 
 def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> pb.VectorizeResponse:
@@ -96,6 +100,9 @@ def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> p
     if result.get("defaults_ssim") is not None:
         report.defaults_ssim = result["defaults_ssim"]
         report.defaults_svg_bytes = result["defaults_svg_bytes"]
+    if result.get("unconstrained_ssim") is not None:
+        report.unconstrained_ssim = result["unconstrained_ssim"]
+    report.notes.extend(result.get("notes") or [])
     report.logo_type = result.get("logo_type") or ""
     report.degraded = bool(result.get("degraded", False))
     return pb.VectorizeResponse(svg=result["svg"], report=report)

@@ -1,11 +1,15 @@
 """The quality benchmark over ``../shared/logos``, all rows in one run.
 
-    python bench/quality.py [--methods default,pp3,fixed,mapping,search,regional]
-                            [--search-budget 5] [--regional-budget 30] [--limit N]
+    python bench/quality.py [--methods default,cutout,potrace,fixed,mapping,search,regional]
+                            [--search-budget 5] [--regional-budget 30] [--limit N] [--size 1024]
                             [--markdown BENCHMARKS-quality.md] [--sheet docs/contact_sheet.png]
 
-Every learned piece (mapping model, best fixed configuration) is trained on one fold of logos
-and evaluated on the other (two-fold, by logo), so no figure comes from a logo it trained on.
+Rows: VTracer's defaults (the baseline); the best free peers on the same pixels, VTracer 1.0's
+``cutout`` with our pre-processing and Potrace multi-colour (``tracewise.peers``; skipped with a
+message where the ``potrace`` program is missing); the best fixed configuration of the training
+pool; each method. Every learned piece (mapping model, best fixed configuration) is trained on one
+fold of logos and evaluated on the other (two-fold, by logo), so no figure comes from a logo it
+trained on. ``--size`` renders the original SVGs at that width instead of using the 256 px PNGs.
 Prints the machine, the table per category and overall, and writes the per-image rows as JSON.
 """
 
@@ -24,17 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
+from . import peers
 from .dataset import CATEGORIES, Logo, logos, render_svg_file
+from .decode import from_array
 from .evaluate import pool, warmup
 from .methods import mapping, regional, search
-from .methods.base import baseline, size_reference
+from .methods.base import baseline
 from .objective import Candidate, Job, Objective
 from .params import Params
 from .quality import on_white, render, ssim
 from .trace import trace
 from .training import mapping as training
 
-ALL = ("default", "pp3", "fixed", "mapping", "search", "regional")
+ALL = ("default", "cutout", "potrace", "fixed", "mapping", "search", "regional")
+PEERS = ("cutout", "potrace")
+WORSE_BY = 0.002  # an image counts as worse than VTracer's defaults below their SSIM by more than this
 
 
 def fidelity_4x(svg: str, logo: Logo, width: int) -> float:
@@ -68,24 +76,35 @@ def _fold_models(table_path: Path, tmp: Path) -> tuple[dict[int, mapping.Mapping
     models, fixed = {}, {}
     for fold in (0, 1):
         train = np.flatnonzero(table["fold"] != fold)
-        fitted = training.fit(table, train)
+        fitted = training.fit(table, train, held_out=fold)
         out = training.export(fitted, table, tmp / f"fold{fold}")
         models[fold] = mapping.MappingModel.load(out)
-        fixed[fold] = pool_params[int(np.argmax(u[train].mean(axis=0)))]
+        fixed[fold] = pool_params[training.best_fixed(u[train], training.allowed(table, fold))]
     return models, fixed
 
 
-def run_one(logo: Logo, method: str, model: mapping.MappingModel, fixed: Params, budgets: dict) -> dict:
-    picture = logo.picture()
+def picture_of(logo: Logo, size: int | None):
+    return logo.picture() if size is None else from_array(render_svg_file(logo.svg, size))
+
+
+def run_one(
+    logo: Logo,
+    method: str,
+    model: mapping.MappingModel,
+    fixed: Params,
+    budgets: dict,
+    size: int | None = None,
+) -> dict:
+    picture = picture_of(logo, size)
     budget = budgets.get(method, 10.0)
-    job = Job(picture, Objective(budget_s=budget), budget)
     t = time.perf_counter()
+    job = Job(picture, Objective(budget_s=budget), budget)
     if method == "default":
         cand = baseline(job)
         evaluations, source, notes = 1, "", []
-    elif method == "pp3":
-        cand = size_reference(job)
-        cand = Candidate(cand.params, job.size_reference, job.reference.measure(job.size_reference))
+    elif method in PEERS:
+        svg = peers.vtracer_cutout(picture) if method == "cutout" else peers.potrace_multicolour(picture)
+        cand = Candidate(None, svg, job.reference.measure(svg))
         evaluations, source, notes = 1, "", []
     elif method == "fixed":
         svg = trace(job.prepared, fixed)
@@ -108,21 +127,21 @@ def run_one(logo: Logo, method: str, model: mapping.MappingModel, fixed: Params,
         "cap": job.cap,
         "seconds": seconds,
         "evaluations": evaluations,
-        "fidelity4x": fidelity_4x(cand.svg, logo, picture.width),
+        "fidelity4x": fidelity_4x(cand.svg, logo, picture.width) if size is None else None,
         "source": source,
         "notes": notes,
         "svg": cand.svg,
     }
 
 
-def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
+def summarise(rows: list[dict], methods: list[str], categories: tuple[str, ...] = CATEGORIES) -> list[dict]:
     by = defaultdict(list)
     for r in rows:
         by[(r["method"], r["category"])].append(r)
         by[(r["method"], "all")].append(r)
     base = {(r["logo"]): r for r in rows if r["method"] == "default"}
     out = []
-    for cat in (*CATEGORIES, "all"):
+    for cat in (*categories, "all"):
         for m in methods:
             rs = by.get((m, cat), [])
             if not rs:
@@ -142,7 +161,10 @@ def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
                     "within_cap": float(np.mean([r["bytes"] <= r["cap"] for r in rs])),
                     "p50_s": float(np.percentile(sec, 50)),
                     "p95_s": float(np.percentile(sec, 95)),
-                    "fidelity4x": float(np.mean([r["fidelity4x"] for r in rs])),
+                    "worse": float(np.mean(s < d - WORSE_BY)),
+                    "fidelity4x": None
+                    if rs[0]["fidelity4x"] is None
+                    else float(np.mean([r["fidelity4x"] for r in rs])),
                 }
             )
     return out
@@ -153,15 +175,16 @@ def markdown(summary: list[dict], header: str) -> str:
         header,
         "",
         "| category | method | n | mean SSIM | error reduction | median bytes / default | within cap "
-        "| p50 s | p95 s | fidelity 4x |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| worse than defaults | p50 s | p95 s | fidelity 4x |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
+        fid = "—" if s["fidelity4x"] is None else f"{s['fidelity4x']:.4f}"
         lines.append(
             f"| {s['category']} | {s['method']} | {s['n']} | {s['mean_ssim']:.4f} "
             f"| {s['error_reduction']:+.1%} "
-            f"| {s['median_bytes_ratio']:.2f} | {s['within_cap']:.0%} | {s['p50_s']:.3f} | {s['p95_s']:.3f} "
-            f"| {s['fidelity4x']:.4f} |"
+            f"| {s['median_bytes_ratio']:.2f} | {s['within_cap']:.0%} | {s['worse']:.0%} "
+            f"| {s['p50_s']:.3f} | {s['p95_s']:.3f} | {fid} |"
         )
     return "\n".join(lines)
 
@@ -210,12 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-budget", type=float, default=5.0)
     ap.add_argument("--regional-budget", type=float, default=30.0)
     ap.add_argument("--limit", type=int, default=None, help="first N logos per category")
+    ap.add_argument("--size", type=int, default=None, help="render the original SVGs at this width")
     ap.add_argument("--table", type=Path, default=Path("data/mapping_table.npz"))
     ap.add_argument("--json", type=Path, default=Path("bench/out/quality_rows.json"))
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument("--sheet", type=Path, default=None)
     a = ap.parse_args(argv)
     methods = [m for m in a.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(ALL))
+    if unknown:
+        ap.error(f"unknown rows {unknown}; choose from {', '.join(ALL)}")
+    if "potrace" in methods and not peers.potrace_available():
+        print("potrace row skipped: the potrace program is not installed (Debian: apt-get install potrace)")
+        methods.remove("potrace")
     budgets = {"search": a.search_budget, "regional": a.regional_budget}
     chosen = logos()
     if a.limit:
@@ -228,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         for i, logo in enumerate(chosen):
             for m in methods:  # models[fold] was trained on the other fold
-                rows.append(run_one(logo, m, models[logo.fold], fixed[logo.fold], budgets))
+                rows.append(run_one(logo, m, models[logo.fold], fixed[logo.fold], budgets, a.size))
             done = {m: next(r for r in rows[::-1] if r["method"] == m) for m in methods}
             print(
                 f"[{i + 1}/{len(chosen)}] {logo.category:8s} {logo.name[:34]:34s} "
@@ -243,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     summary = summarise(rows, methods)
     header = (
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, {len(chosen)} logos, "
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, {len(chosen)} logos "
+        f"at {a.size or 'their 256'} px, "
         f"search {a.search_budget:g} s, regional {a.regional_budget:g} s, "
         f"wall {time.perf_counter() - t0:.0f} s"
     )

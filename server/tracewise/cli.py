@@ -2,7 +2,7 @@
 
     tracewise convert IN -o OUT.svg [--method default|mapping|search|regional|auto]
                      [--style spline|polygon|pixel] [--budget S] [--max-bytes N]
-                     [--target-ssim X] [--json]
+                     [--target-ssim X] [--max-colors N] [--palette '#rrggbb,...'] [--json]
                      [--server HOST:PORT]   (through a running service, with the SDK)
     tracewise route IN [--budget S] [--json]
     tracewise router retrain --db results.db
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from . import engine
+from .decode import DEFAULT_MAX_PIXELS
 from .errors import InvalidRequest, TracewiseError
 from .objective import Objective
 from .params import STYLES
@@ -61,6 +62,8 @@ def _convert_remote(a: argparse.Namespace, data: bytes) -> int:
         "max_svg_bytes": a.max_bytes,
         "target_ssim": a.target_ssim,
         "budget_seconds": a.budget,
+        "max_colors": a.max_colors,
+        "palette": _palette(a.palette),
     }
     try:
         with Client(a.server, api_key=a.api_key, timeout=a.timeout, secure=a.tls) as client:
@@ -87,6 +90,10 @@ def _convert_remote(a: argparse.Namespace, data: bytes) -> int:
         "cut_short": r.cut_short,
         "fallbacks": r.fallbacks,
         "request_id": r.request_id,
+        "defaults_ssim": r.defaults_ssim,
+        "defaults_svg_bytes": r.defaults_svg_bytes,
+        "unconstrained_ssim": r.unconstrained_ssim,
+        "notes": r.notes,
     }
     _emit(a, r.svg, report)
     return 0
@@ -142,12 +149,21 @@ def _route(a: argparse.Namespace) -> int:
     return 0
 
 
+def _palette(text: str | None) -> list[str]:
+    return [c for c in (text or "").replace(" ", ",").split(",") if c]
+
+
 def _convert(a: argparse.Namespace) -> int:
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
     if a.server:
         return _convert_remote(a, data)
     objective = Objective(
-        style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget
+        style=a.style,
+        max_svg_bytes=a.max_bytes,
+        target_ssim=a.target_ssim,
+        budget_s=a.budget,
+        max_colors=a.max_colors,
+        palette=tuple(_palette(a.palette)),
     )
     bar = ProgressBar(sys.stderr.isatty() and not a.quiet)
     try:
@@ -172,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         "--max-bytes", type=int, default=None, help="SVG size cap (default: VTracer defaults' size)"
     )
     c.add_argument("--target-ssim", type=float, default=None, help="smallest SVG reaching this SSIM")
-    c.add_argument("--max-pixels", type=int, default=4_000_000)
+    c.add_argument("--max-colors", type=int, default=None, help="at most this many colours (1..256)")
+    c.add_argument(
+        "--palette", default=None, help="snap colours to these, e.g. '#0a66c2,#ffffff' (at most 64)"
+    )
+    c.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger pictures")
     c.add_argument("--json", action="store_true", help="print the report as one JSON object")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.add_argument("--server", help="HOST:PORT of a running service (default: convert in-process)")
@@ -187,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--style", default="spline", choices=STYLES)
     r.add_argument("--max-bytes", type=int, default=None, help="the request's SVG size cap")
     r.add_argument("--target-ssim", type=float, default=None, help="the request's quality target")
-    r.add_argument("--max-pixels", type=int, default=4_000_000)
+    r.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_route)
 

@@ -1,7 +1,10 @@
 """Decode any raster input into an RGBA array, and prepare it for VTracer.
 
 Decoding checks the pixel count from the header *before* decoding, so a decompression bomb
-costs nothing. Every Pillow failure becomes ``InvalidImage`` (``raise ... from``).
+costs nothing: past ``DEFAULT_MAX_PIXELS`` a picture is refused (``ImageTooLarge``,
+``RESOURCE_EXHAUSTED``). Below it any size is accepted; past ``TRACE_MAX_PIXELS`` (2048 x 2048)
+``working`` scales the picture down for tracing and measuring, and the SVG keeps the original
+size (the engine says so in the result's notes). Every Pillow failure becomes ``InvalidImage``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLarge, InvalidImage, InvalidParameter
 
-DEFAULT_MAX_PIXELS = 4_000_000
+DEFAULT_MAX_PIXELS = 50_000_000  # the decompression-bomb limit, from the header (e.g. 8000 x 6250)
+TRACE_MAX_PIXELS = 2048 * 2048  # larger pictures are traced at a working resolution of this many pixels
 MIN_SIDE = 8  # SSIM uses a 7x7 window; anything smaller cannot be measured
 ALPHA_THRESHOLD = 128
 
@@ -97,6 +101,18 @@ def _safe(exc: BaseException) -> str:
     """A short reason without paths: Pillow's messages are generic, but keep them bounded."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:160]
+
+
+def working(picture: Picture, max_pixels: int = TRACE_MAX_PIXELS) -> Picture:
+    """``picture`` itself, or scaled down (area-averaged, alpha premultiplied) to at most
+    ``max_pixels`` with its aspect ratio kept: what the engine traces and measures."""
+    w, h = picture.width, picture.height
+    if w * h <= max_pixels:
+        return picture
+    f = (max_pixels / (w * h)) ** 0.5
+    size = (max(MIN_SIDE, int(w * f)), max(MIN_SIDE, int(h * f)))
+    im = Image.fromarray(picture.rgba, "RGBA").convert("RGBa").resize(size, Image.Resampling.BOX)
+    return Picture(rgba=np.asarray(im.convert("RGBA"), dtype=np.uint8).copy(), format=picture.format)
 
 
 def from_array(rgba: np.ndarray) -> Picture:

@@ -15,10 +15,11 @@ from .errors import InvalidParameter
 from .features import FEATURE_NAMES, features
 from .methods import DEFAULT_BUDGET_S, METHODS, Result, mapping, regional, search
 from .methods import default as default_method
-from .methods.base import size_reference
 from .objective import Job, Objective
+from .params import Params
 from .router import Decision
 from .telemetry import annotate, span
+from .trace import trace
 
 CHOICES = (*METHODS, "auto")
 
@@ -92,10 +93,10 @@ def vectorize(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[str, float, float], None] | None = None,
     cancel: threading.Event | None = None,
-    measure_defaults: bool = False,
 ) -> Result:
-    """Vectorize with ``method``; ``measure_defaults`` also measures VTracer's defaults on the same
-    image (one more render and SSIM, ~10 ms at 256 px) so the result can report its gain."""
+    """Vectorize with ``method``. Every result carries VTracer's defaults on the same image
+    (``Result.defaults``: the floor it was checked against) and, under colour limits, what the
+    same configuration scores without them (``Result.unconstrained``: the limits' cost)."""
     objective = objective or Objective()
     check_method(method)
     picture = image if isinstance(image, Picture) else decode(image, max_pixels)
@@ -125,8 +126,14 @@ def vectorize(
             source=result.source,
         )
     result.decision = decision
-    if measure_defaults:
-        # VTracer's defaults (path_precision 3, compacted): the trace is already cached in the job
-        # whenever the default byte cap applied.
-        result.defaults = size_reference(job).quality
+    if objective.constrained and result.params is not None:
+        free = Params.from_dict({**result.params, "max_colors": 0, "palette": []})
+        svg = trace(job.prepared, free)
+        result.unconstrained = job.reference.measure(svg)
+        result.evaluations += 1
+        cost = result.unconstrained.ssim - result.quality.ssim
+        result.notes.append(
+            f"the colour limits cost {cost:+.4f} SSIM against the same configuration without them"
+            f" ({result.unconstrained.ssim:.4f})"
+        )
     return result

@@ -1,10 +1,15 @@
 """What a request asks for, and how candidates are ranked against it.
 
 A request wants, in this order:
-1. an SVG no larger than ``max_svg_bytes`` (default: what VTracer's defaults with
-   ``path_precision=3`` produce for this image);
+1. an SVG no larger than ``max_svg_bytes`` (default: what VTracer 1.0's own defaults write for
+   this image);
 2. with ``target_ssim``: the smallest SVG whose score reaches the target (or, if none does,
-   the best score); without it: the best score, then the fewest bytes.
+   the best score); without it: the best score, then the fewest bytes;
+3. in its ``style``, with at most ``max_colors`` colours or snapped to ``palette`` when given.
+
+Every method's answer is at least as good, ranked this way, as the *floor*: VTracer's defaults
+on the image as it came and on our pre-processed pixels, under the same style and colours
+(``Job.floor``). The floor is always measured: it does not depend on time.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from .decode import Picture, Prepared, prepare
+from .decode import TRACE_MAX_PIXELS, Picture, Prepared, prepare, working
 from .errors import InvalidParameter
-from .params import DEFAULT_STYLE, Params, check_style
+from .params import DEFAULT_STYLE, MAX_COLORS, Params, check_style, normalise_palette
 from .quality import Quality, Reference
-from .trace import vtracer_svg
+from .trace import compact, trace, trace_baseline, vtracer_svg
 
 MAX_BUDGET_S = 600.0
 
@@ -33,9 +38,20 @@ class Objective:
     max_svg_bytes: int | None = None
     target_ssim: float | None = None
     budget_s: float | None = None  # None: the method's own default
+    max_colors: int | None = None  # None: as many as VTracer finds
+    palette: tuple[str, ...] = ()  # snap the output to these colours (#rrggbb)
 
     def __post_init__(self) -> None:
         check_style(self.style)
+        object.__setattr__(self, "palette", normalise_palette(self.palette))
+        if self.max_colors is not None and (
+            isinstance(self.max_colors, bool)
+            or not float(self.max_colors).is_integer()
+            or not (1 <= self.max_colors <= MAX_COLORS)
+        ):
+            raise InvalidParameter("max_colors", self.max_colors, f"an integer in [1, {MAX_COLORS}]")
+        if self.max_colors is not None:
+            object.__setattr__(self, "max_colors", int(self.max_colors))
         if self.max_svg_bytes is not None and not (64 <= self.max_svg_bytes <= 100_000_000):
             raise InvalidParameter("max_svg_bytes", self.max_svg_bytes, "an integer in [64, 100000000]")
         if self.target_ssim is not None and not (0.0 < self.target_ssim <= 1.0):
@@ -44,6 +60,17 @@ class Objective:
             not math.isfinite(self.budget_s) or not (0.0 < self.budget_s <= MAX_BUDGET_S)
         ):
             raise InvalidParameter("budget_s", self.budget_s, f"seconds in (0, {MAX_BUDGET_S:g}]")
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the request limits the colours."""
+        return self.max_colors is not None or bool(self.palette)
+
+    def params(self, p: Params) -> Params:
+        """``p`` in this request's style and colour constraints."""
+        if p.mode != Params().with_style(self.style).mode:
+            p = p.with_style(self.style)
+        return p.constrained(self.max_colors or 0, self.palette)
 
 
 @dataclass
@@ -67,7 +94,11 @@ def rank_key(within_cap: bool, score: float, svg_bytes: int, target: float | Non
 
 
 class Job:
-    """One image under one objective: everything a method needs, computed once."""
+    """One image under one objective: everything a method needs, computed once.
+
+    A picture above ``TRACE_MAX_PIXELS`` is traced and measured at a working resolution
+    (``picture``; ``source`` is what came in) and every SVG is shown at the source's size.
+    """
 
     def __init__(
         self,
@@ -79,17 +110,33 @@ class Job:
     ) -> None:
         """``progress(stage, best_score, fraction_of_budget_used)`` is called as the best improves;
         setting ``cancel`` makes every method stop at its next evaluation boundary."""
-        self.picture = picture
+        self.source = picture
+        self.picture = working(picture)
         self.progress = progress
         self.cancel = cancel or threading.Event()
         self.objective = objective
         self.started = time.monotonic()
         self.deadline = self.started + budget_s
-        self.prepared: Prepared = prepare(picture)
-        self.reference = Reference(picture.rgba)
+        self.prepared: Prepared = prepare(self.picture)
+        self.reference = Reference(self.picture.rgba)
         self._cap = objective.max_svg_bytes
-        self._size_reference: str | None = None
+        self._defaults_svg: str | None = None
+        self._floor: list[Candidate] | None = None
         self._features: np.ndarray | None = None
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the picture is traced at a working resolution (above ``TRACE_MAX_PIXELS``)."""
+        return self.picture is not self.source
+
+    def notes(self) -> list[str]:
+        if not self.scaled:
+            return []
+        s, w = self.source, self.picture
+        return [
+            f"traced and measured at {w.width}x{w.height}: the picture ({s.width}x{s.height}) is above "
+            f"the tracing limit of {TRACE_MAX_PIXELS} pixels; the SVG is {s.width}x{s.height}"
+        ]
 
     @property
     def features(self) -> np.ndarray:
@@ -105,18 +152,43 @@ class Job:
         self._features = value
 
     @property
-    def size_reference(self) -> str:
-        """What VTracer's defaults with ``path_precision=3`` write for the raw image (traced once)."""
-        if self._size_reference is None:
-            self._size_reference = vtracer_svg(self.picture.rgba, Params().with_style(self.objective.style))
-        return self._size_reference
+    def defaults_svg(self) -> str:
+        """What VTracer's own defaults write for the picture as it came (traced once)."""
+        if self._defaults_svg is None:
+            self._defaults_svg = trace_baseline(self.picture)
+        return self._defaults_svg
 
     @property
     def cap(self) -> int:
-        """The byte cap: the request's, or by default the size reference's length."""
+        """The byte cap: the request's, or by default the length of VTracer's own default output."""
         if self._cap is None:
-            self._cap = len(self.size_reference)
+            self._cap = len(self.defaults_svg)
         return self._cap
+
+    def floor_candidates(self) -> list[Candidate]:
+        """VTracer's defaults under this request's style and colours, on the picture as it came
+        and (for transparent pictures) on our pre-processed pixels, each measured (one or two
+        evaluations, always: never skipped for time)."""
+        if self._floor is None:
+            p = self.objective.params(Params())
+            w, h = self.picture.width, self.picture.height
+            raw = self.defaults_svg if p == Params() else vtracer_svg(self.picture.rgba, p)
+            raw = compact(raw, w, h, 0)
+            out = [Candidate(p, raw, self.reference.measure(raw), "vtracer-defaults")]
+            if self.prepared.pad or self.prepared.rgba is not self.picture.rgba:
+                svg = trace(self.prepared, p)
+                out.append(Candidate(p, svg, self.reference.measure(svg), "vtracer-defaults-prepared"))
+            self._floor = out
+        return self._floor
+
+    def floor(self) -> Candidate:
+        """The better of ``floor_candidates`` as this request ranks results."""
+        best: Candidate | None = None
+        for c in self.floor_candidates():
+            if best is None or self.key(c.quality) > self.key(best.quality):
+                best = c
+        assert best is not None
+        return best
 
     def remaining(self) -> float:
         """Seconds left (0 once cancelled)."""

@@ -3,8 +3,8 @@
 ``ssim`` is the structural similarity of the RGB images composited on white, identical (to
 float rounding) to ``skimage.metrics.structural_similarity(a, b, channel_axis=-1,
 data_range=255)``: 7x7 uniform window, sample covariance, K1=0.01, K2=0.03, borders of 3
-pixels cropped. It is computed with integral images over all channels at once, which is
-several times faster than skimage.
+pixels cropped. It is computed with OpenCV's box filter channel by channel, ~20x faster than
+skimage.
 
 For inputs with transparency ``alpha_ssim`` compares the alpha channels too, and the
 ``score`` the optimisers maximise is penalised when the alpha is wrong: an SVG that paints
@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import resvg_py
 from PIL import Image
@@ -28,21 +29,18 @@ _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
 _COV_NORM = WIN * WIN / (WIN * WIN - 1)
 ALPHA_SLACK = 0.01
+cv2.setNumThreads(1)
 
 
 def _box_valid(f: np.ndarray) -> np.ndarray:
-    """Mean over every 7x7 window lying fully inside the image (the last two axes).
+    """Mean over every 7x7 window lying fully inside the image (float32, 2-D).
 
-    Shifted adds of contiguous slices: faster here than scipy's filters on a stacked array.
+    OpenCV's box filter (one thread: the engine's parallelism is processes), ~12x faster than
+    numpy's shifted adds at 1024 px; the valid windows are the centre crop.
     """
-    h = f[..., 0 : 1 - WIN] + f[..., 1 : 2 - WIN]
-    for i in range(2, WIN):
-        h += f[..., i : i + 1 - WIN or None]
-    v = h[..., 0 : 1 - WIN, :] + h[..., 1 : 2 - WIN, :]
-    for i in range(2, WIN):
-        v += h[..., i : i + 1 - WIN or None, :]
-    v *= 1.0 / (WIN * WIN)
-    return v
+    m = cv2.boxFilter(f, cv2.CV_32F, (WIN, WIN), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    r = WIN // 2
+    return m[r:-r, r:-r]
 
 
 def ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -51,21 +49,19 @@ def ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise EngineFailure(f"cannot compare images of shapes {x.shape} and {y.shape}")
     if x.ndim == 2:
         x, y = x[:, :, None], y[:, :, None]
-    # Channels first (contiguous rows) and centred, so float32 sums stay accurate.
-    xc = np.moveaxis(x, -1, 0).astype(np.float32) - 127.5
-    yc = np.moveaxis(y, -1, 0).astype(np.float32) - 127.5
-    st = np.empty((5, *xc.shape), np.float32)
-    st[0], st[1] = xc, yc
-    np.multiply(xc, xc, out=st[2])
-    np.multiply(yc, yc, out=st[3])
-    np.multiply(xc, yc, out=st[4])
-    ux, uy, uxx, uyy, uxy = _box_valid(st)
-    vx = _COV_NORM * (uxx - ux * ux)
-    vy = _COV_NORM * (uyy - uy * uy)
-    vxy = _COV_NORM * (uxy - ux * uy)
-    ux += 127.5
-    uy += 127.5
-    return ((2 * ux * uy + _C1) * (2 * vxy + _C2)) / ((ux * ux + uy * uy + _C1) * (vx + vy + _C2))
+    out = []
+    for c in range(x.shape[2]):
+        # Centred, so float32 sums stay accurate.
+        xc = np.ascontiguousarray(x[:, :, c], np.float32) - 127.5
+        yc = np.ascontiguousarray(y[:, :, c], np.float32) - 127.5
+        ux, uy = _box_valid(xc), _box_valid(yc)
+        vx = _COV_NORM * (_box_valid(xc * xc) - ux * ux)
+        vy = _COV_NORM * (_box_valid(yc * yc) - uy * uy)
+        vxy = _COV_NORM * (_box_valid(xc * yc) - ux * uy)
+        ux += 127.5
+        uy += 127.5
+        out.append(((2 * ux * uy + _C1) * (2 * vxy + _C2)) / ((ux * ux + uy * uy + _C1) * (vx + vy + _C2)))
+    return np.stack(out)
 
 
 def ssim(x: np.ndarray, y: np.ndarray) -> float:

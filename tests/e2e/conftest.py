@@ -50,7 +50,6 @@ def stack(store_path):
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
                 "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s instead of 5 s
                 "RAY_metrics_report_interval_ms": "1000",
-                "TRACEWISE_GAIN_SAMPLING": "1.0",  # every result reports VTracer's defaults too
                 "TRACEWISE_EXPLORE": "1.0",  # every routed request also runs another method
             }
         )

@@ -159,7 +159,7 @@ def test_stream_progress_then_result(client, wordmark_png):
 def test_service_info(client):
     info = client.service_info()
     assert {m.method for m in info.methods} == {1, 2, 3, 4}
-    assert info.max_pixels == 4_000_000 and info.mapping_model_version
+    assert info.max_pixels == 50_000_000 and info.mapping_model_version
 
 
 def test_cli_through_the_server(service, dev_logos, capsys):
@@ -190,3 +190,25 @@ def test_cli_health_probe(service, capsys):
     assert capsys.readouterr().out.strip() == "SERVING"
     assert main(["health", "--server", service, "--service", "nope"]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+def test_a_2048_px_logo_converts_through_the_service(client):
+    """Real exports are 1024-2048 px: a 2048 x 2048 PNG is converted, never refused, and is at
+    least VTracer's defaults."""
+    from tests.conftest import encode
+    from tests.unit.test_decode import _big_logo
+
+    r = client.vectorize(encode(_big_logo(2048, 2048)), method="mapping", timeout=120)
+    assert 'width="2048" height="2048"' in r.svg and r.method_used == "mapping" and not r.fallbacks
+    assert r.defaults_ssim is not None and r.ssim >= r.defaults_ssim - 0.002
+
+
+def test_palette_through_the_service(client, wordmark_png):
+    r = client.vectorize(wordmark_png, method="mapping", palette=["#000000", "#FFF"], timeout=60)
+    assert r.params["palette"] == ["#000000", "#ffffff"] and r.unconstrained_ssim is not None
+    assert any("colour limits cost" in n for n in r.notes)
+    for bad in ({"palette": ["red"]}, {"max_colors": 0}, {"max_colors": 999}):
+        with pytest.raises(TracewiseError) as info:
+            client.vectorize(wordmark_png, method="mapping", timeout=30, **bad)
+        assert info.value.code == "INVALID_ARGUMENT"
+        assert next(iter(bad)) in info.value.message

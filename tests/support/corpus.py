@@ -125,6 +125,19 @@ def cases() -> list[Case]:
         Case("zero byte cap", png, RANGE, "max_svg_bytes", {"max_svg_bytes": 0}),
         Case("huge byte cap", png, RANGE, "max_svg_bytes", {"max_svg_bytes": 2**62}),
         Case("target and pixel style together", png, OK, "", {"target_ssim": 0.9, "style": 3, "method": 2}),
+        Case("zero max_colors", png, RANGE, "max_colors", {"max_colors": 0}),
+        Case("absurd max_colors", png, RANGE, "max_colors", {"max_colors": 2**31}),
+        Case("palette colour by name", png, RANGE, "palette", {"palette": ["red"]}),
+        Case(
+            "palette of 1000 colours", png, RANGE, "palette", {"palette": [f"#{i:06x}" for i in range(1000)]}
+        ),
+        Case(
+            "palette and max_colors together",
+            png,
+            OK,
+            "",
+            {"palette": ["#123456", "#fff"], "max_colors": 2, "method": 2},
+        ),
         # deadlines
         Case("expired deadline", png, ("DEADLINE_EXCEEDED",), "deadline", {"method": 3}, timeout=0.05),
     ]

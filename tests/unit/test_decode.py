@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.conftest import encode
-from tracewise.decode import decode, prepare
+from tracewise.decode import DEFAULT_MAX_PIXELS, TRACE_MAX_PIXELS, decode, from_array, prepare, working
 from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError
 
 
@@ -151,3 +151,30 @@ def test_prepare_binarises_alpha_and_pads(two_squares):
 def test_prepare_leaves_opaque_images_alone():
     pic = decode(encode(np.full((20, 20, 3), 7, np.uint8)))
     assert prepare(pic).pad == 0
+
+
+def _big_logo(width: int, height: int) -> np.ndarray:
+    """A flat two-colour logo on transparency, any size (cheap to make and to encode)."""
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[height // 8 : height // 2, width // 8 : width // 2] = (200, 30, 40, 255)
+    yy, xx = np.ogrid[:height, :width]
+    disc = (yy - 0.65 * height) ** 2 + (xx - 0.65 * width) ** 2 < (0.2 * min(width, height)) ** 2
+    rgba[disc] = (20, 60, 200, 255)
+    return rgba
+
+
+def test_real_logo_sizes_are_accepted_and_only_a_bomb_is_refused():
+    assert DEFAULT_MAX_PIXELS >= 6000 * 4000  # a 24-megapixel export is a picture, not a bomb
+    pic = decode(encode(_big_logo(2048, 2048)))
+    assert (pic.width, pic.height) == (2048, 2048) and working(pic) is pic  # traced as it is
+    with pytest.raises(ImageTooLarge, match=f"the limit is {DEFAULT_MAX_PIXELS} pixels"):
+        decode(_png_header_only(8000, 8000))
+
+
+def test_pictures_above_the_tracing_limit_get_a_working_resolution():
+    pic = from_array(_big_logo(6000, 4000))
+    work = working(pic)
+    assert work.width * work.height <= TRACE_MAX_PIXELS
+    assert abs(work.width / work.height - 1.5) < 0.01  # aspect kept
+    # area-averaged: the colours of flat regions survive, edges are blended, not aliased
+    assert tuple(work.rgba[work.height // 4, work.width // 4]) == (200, 30, 40, 255)

@@ -7,20 +7,41 @@ import numpy as np
 import pytest
 
 from tests.conftest import encode
+from tracewise import objective as objective_module
 from tracewise.decode import decode
 from tracewise.engine import vectorize
 from tracewise.errors import InvalidParameter
-from tracewise.methods import mapping, regional
+from tracewise.methods import base, mapping, regional
 from tracewise.objective import Job, Objective
 from tracewise.params import Params
 from tracewise.quality import Reference
+from tracewise.trace import trace
 
 
-@pytest.fixture(autouse=True)
-def _no_time_in_mappings_check(monkeypatch):
-    """Mapping's check of its next ranks stops at a time allowance; here results must not hang
-    on the machine's speed (the allowance has its own test)."""
-    monkeypatch.setattr(mapping, "CHECK_ALLOWANCE_S", 60.0)
+class _SlowClock:
+    """A clock on which every reading is ten seconds after the last: any check bounded by wall
+    time would stop at once."""
+
+    def __init__(self):
+        self.t = 1000.0
+
+    def monotonic(self):
+        self.t += 10.0
+        return self.t
+
+    def perf_counter(self):
+        return self.monotonic()
+
+    def time(self):
+        return self.monotonic()
+
+
+@pytest.fixture
+def slow_clock(monkeypatch):
+    clock = _SlowClock()
+    monkeypatch.setattr(objective_module, "time", clock)
+    monkeypatch.setattr(base, "time", clock)
+    return clock
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +59,8 @@ def test_default_is_vtracer_baseline(wordmark_png):
     r = vectorize(wordmark_png, "default")
     assert r.params is None and r.evaluations == 1
     assert r.svg.startswith("<?xml")  # exactly what VTracer writes
+    assert r.cap_bytes == len(r.svg)  # the default cap: no larger than VTracer's own output
+    assert r.defaults == r.quality
 
 
 def test_mapping_beats_defaults_within_cap(sample):
@@ -61,7 +84,7 @@ def test_mapping_walks_down_its_ranking_to_keep_a_tight_cap(sample):
         assert r.cap_bytes == cap
         if r.quality.svg_bytes <= cap:
             kept += 1
-            assert r.evaluations == 1 or any("rank" in n or "size reference" in n for n in r.notes)
+            assert any("rank" in n or "VTracer's defaults" in n for n in r.notes) or r.source == "mapping"
         else:  # never silently over the cap
             assert any("no configuration fits the byte cap" in n for n in r.notes)
     assert kept >= len(sample) - 1
@@ -94,26 +117,78 @@ class _Ranking:
         return list(self.ranked)
 
 
-def test_mapping_checks_the_next_ranks_when_the_first_scores_low(sample, monkeypatch):
-    picture = decode(sample[0].png.read_bytes())
-    good, fair = Params(filter_speckle=0, color_precision=8), Params()
+def test_mapping_checks_the_next_ranks_when_the_first_scores_low(sample):
+    good, fair = Params(filter_speckle=0, color_precision=8), Params(path_precision=1)
     bad = Params(filter_speckle=128, color_precision=1)  # keeps almost nothing of a logo
+    for logo in sample:  # a logo the good configuration traces above the line
+        picture = decode(logo.png.read_bytes())
+        job = Job(picture, Objective(), 5.0)
+        good_q = job.reference.measure(trace(job.prepared, good))
+        bad_q = job.reference.measure(trace(job.prepared, bad))
+        fits = good_q.svg_bytes <= job.cap
+        if fits and good_q.ssim >= mapping.CHECK_BELOW and bad_q.ssim < mapping.CHECK_BELOW:
+            break
+    else:
+        pytest.fail("no sample logo separates the configurations")
+    floors = len(job.floor_candidates())
     r = mapping.run(
         Job(picture, Objective(), 5.0), model=_Ranking([bad, fair, good, Params(color_precision=5)])
     )
-    assert r.quality.ssim >= mapping.CHECK_BELOW  # a rank below the first was kept
-    assert r.evaluations == mapping.CHECK_RANKS and r.source.startswith("mapping rank")
+    assert r.quality.ssim >= good_q.ssim - 1e-12  # a rank below the first was kept
+    assert r.evaluations == mapping.CHECK_RANKS + floors
     assert any("best-ranked configuration scored" in n for n in r.notes)
     # a first rank above the line is not second-guessed
     r = mapping.run(Job(picture, Objective(), 5.0), model=_Ranking([good, bad, bad, bad]))
-    assert r.quality.ssim >= mapping.CHECK_BELOW and r.evaluations == 1 and r.source == "mapping"
-    # the check stops at its time allowance and says so
-    monkeypatch.setattr(mapping, "CHECK_ALLOWANCE_S", 0.0)
-    r = mapping.run(
-        Job(picture, Objective(), 5.0), model=_Ranking([bad, fair, good, Params(color_precision=5)])
-    )
-    assert r.evaluations == 1 and r.source == "mapping"
-    assert any("checked 0 of the next 3 ranks (time allowance)" in n for n in r.notes)
+    assert r.quality.ssim >= mapping.CHECK_BELOW and r.evaluations == 1 + floors and r.source == "mapping"
+
+
+def test_mapping_does_not_depend_on_the_clock(sample, slow_clock, monkeypatch):
+    """The same answer on a machine where every step takes ten seconds as on this one: the check
+    is bounded by evaluations, and the floor is always measured."""
+    ranking = _Ranking([Params(filter_speckle=128, color_precision=1), Params(), Params(filter_speckle=0)])
+    pictures = [decode(logo.png.read_bytes()) for logo in sample[:2]]
+    slow = [mapping.run(Job(p, Objective(), 0.05), model=ranking) for p in pictures]
+    assert slow_clock.t > 1000.0  # the slow clock was read
+    monkeypatch.undo()
+    fast = [mapping.run(Job(p, Objective(), 10.0), model=ranking) for p in pictures]
+    for a, b in zip(slow, fast):
+        assert a.svg == b.svg and a.evaluations == b.evaluations and a.source == b.source
+        assert a.defaults is not None and a.quality.score >= a.defaults.score - 1e-12
+
+
+def test_no_method_falls_below_vtracers_defaults(sample, slow_clock):
+    """A model that ranks only a configuration that keeps black and no detail, on a clock where
+    every step takes ten seconds: mapping still returns at least VTracer's defaults, says so, and
+    the comparison is in the result."""
+    awful = Params(colormode="binary", filter_speckle=128)
+    floored = 0
+    for logo in sample:
+        picture = decode(logo.png.read_bytes())
+        job = Job(picture, Objective(), 0.01)
+        awful_q = job.reference.measure(trace(job.prepared, awful))
+        r = mapping.run(job, model=_Ranking([awful, awful]))
+        floor = job.floor()
+        assert r.defaults is not None and r.quality.svg_bytes <= r.cap_bytes
+        assert job.key(r.quality) >= job.key(floor.quality)
+        assert r.quality.score >= r.defaults.score - 1e-12
+        if job.key(awful_q) < job.key(floor.quality):
+            floored += 1
+            assert r.source.startswith("vtracer-defaults")
+            assert any("returned them" in n for n in r.notes)
+    assert floored >= 2
+
+
+def test_every_method_is_at_least_vtracers_defaults(sample):
+    """The regression test for the floor: on a few dev logos, no method's result ranks below
+    VTracer's defaults under the default objective (within the cap, then the score)."""
+    for logo in sample:
+        data = logo.png.read_bytes()
+        base_q = vectorize(data, "default").quality
+        for method, budget in (("mapping", None), ("search", 0.5)):
+            r = vectorize(data, method, Objective(budget_s=budget))
+            assert r.quality.svg_bytes <= r.cap_bytes
+            assert r.quality.score >= base_q.score - 1e-9, (logo.name, method)
+            assert r.defaults is not None and r.defaults.ssim == pytest.approx(base_q.ssim, abs=1e-6)
 
 
 def test_search_beats_mapping_and_defaults(sample):
@@ -183,3 +258,17 @@ def test_regional_composes_disjoint_parts(two_squares):
     q = Reference(decode(data).rgba).measure(r.svg)
     assert q.ssim == pytest.approx(r.quality.ssim)
     assert any("regions" in n for n in r.notes)
+
+
+def test_a_24_megapixel_picture_converts_at_a_working_resolution():
+    """Past the tracing limit the picture is traced and measured at a working resolution; the
+    SVG keeps the original size, and the report says so."""
+    from tests.unit.test_decode import _big_logo
+
+    rgba = _big_logo(6000, 4000)
+    r = vectorize(encode(rgba), "default")
+    assert 'width="6000" height="4000"' in r.svg and "viewBox=" in r.svg
+    assert any("traced and measured at" in n and "6000x4000" in n for n in r.notes)
+    assert r.quality.ssim > 0.95 and r.quality.svg_bytes == len(r.svg.encode())
+    m = vectorize(encode(rgba), "mapping")
+    assert 'width="6000" height="4000"' in m.svg and m.quality.score >= m.defaults.score - 1e-12

@@ -1,5 +1,6 @@
-"""What the service returns is an SVG with only what VTracer emits: <svg>, <path> and (regional
-compositions) <g> with a translate; no scripts, no foreign elements, no external references."""
+"""What the service returns is an SVG with only what VTracer emits: <svg>, <path>, <g> (VTracer
+1.0 groups paths of one colour; regional compositions translate parts); no scripts, no foreign
+elements, no external references."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 ALLOWED = {
     "svg": {"width", "height", "viewBox", "version"},
     "path": {"d", "fill", "transform"},
-    "g": {"transform"},
+    "g": {"transform", "fill"},
 }
-PATH_DATA = re.compile(r"^[MmLlCcQqZzHhVv0-9 .,eE+-]*$")
+PATH_DATA = re.compile(r"^[MmLlCcQqSsTtZzHhVv0-9 .,eE+-]*$")
 TRANSLATE = re.compile(r"^translate\(-?[\d.]+(e-?\d+)?,-?[\d.]+(e-?\d+)?\)$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$")
 

@@ -31,11 +31,10 @@ def test_auto_traces_features_route_and_method(spans, wordmark_png):
     assert route.attributes["tracewise.logo_type"] == result.decision.logo_type
 
 
-def test_measure_defaults_reports_the_gain(wordmark_png):
-    r = engine.vectorize(wordmark_png, "mapping", measure_defaults=True)
-    d = r.to_dict()
-    assert 0.5 < d["defaults_ssim"] < 1.0 and d["defaults_svg_bytes"] > d["svg_bytes"]
-    assert engine.vectorize(wordmark_png, "mapping").to_dict()["defaults_ssim"] is None
+def test_every_result_reports_vtracers_defaults(wordmark_png):
+    d = engine.vectorize(wordmark_png, "mapping").to_dict()
+    assert 0.5 < d["defaults_ssim"] < 1.0 and d["defaults_svg_bytes"] <= d["cap_bytes"]
+    assert d["ssim"] >= d["defaults_ssim"] - 1e-9
 
 
 def test_client_sends_traceparent_of_the_current_span(tracer_provider):

@@ -90,8 +90,10 @@ class Result:
     logo_type: str = ""
     degraded: bool = False
     cached: bool = False
-    defaults_ssim: float | None = None  # VTracer's defaults on the same image, when measured
+    defaults_ssim: float | None = None  # VTracer's defaults on the same image: the floor checked
     defaults_svg_bytes: int | None = None
+    unconstrained_ssim: float | None = None  # under colour limits: the same configuration without them
+    notes: list[str] = field(default_factory=list)
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     regions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -119,6 +121,8 @@ class Result:
             cached=r.cached,
             defaults_ssim=r.defaults_ssim if r.HasField("defaults_ssim") else None,
             defaults_svg_bytes=r.defaults_svg_bytes if r.HasField("defaults_svg_bytes") else None,
+            unconstrained_ssim=r.unconstrained_ssim if r.HasField("unconstrained_ssim") else None,
+            notes=list(r.notes),
             fallbacks=[
                 {"from": METHOD_NAMES.get(f.from_method, "?"), "reason": f.reason} for f in r.fallbacks
             ],
@@ -148,7 +152,9 @@ def _event(msg: pb.VectorizeStreamResponse) -> Progress | Result | None:
 
 
 def _params(p: pb.Params) -> dict[str, Any]:
-    return {f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields}
+    out = {f.name: getattr(p, f.name) for f in pb.Params.DESCRIPTOR.fields}
+    out["palette"] = list(p.palette)
+    return out
 
 
 def build_request(
@@ -158,8 +164,11 @@ def build_request(
     max_svg_bytes: int | None = None,
     target_ssim: float | None = None,
     budget_seconds: float | None = None,
+    max_colors: int | None = None,
+    palette: list[str] | tuple[str, ...] = (),
     kind: type = pb.VectorizeRequest,
 ) -> Any:
+    """The request message; the service validates the values (``INVALID_ARGUMENT`` naming the field)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}")
     if style not in STYLES:
@@ -171,6 +180,11 @@ def build_request(
         opts.target_ssim = target_ssim
     if budget_seconds is not None:
         opts.budget_seconds = budget_seconds
+    if max_colors is not None:
+        opts.max_colors = max_colors
+    if isinstance(palette, str):
+        raise ValueError("palette must be a list of colours, e.g. ['#112233', '#ffffff']")
+    opts.palette.extend(palette)
     return kind(image=image, options=opts)
 
 

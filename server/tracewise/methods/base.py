@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..objective import Candidate, Job
-from ..params import Params
 from ..quality import Quality
-from ..trace import compact, trace_baseline
+from ..trace import set_size
 
 METHODS = ("default", "mapping", "search", "regional")
 DEFAULT_BUDGET_S = {"default": 10.0, "mapping": 10.0, "search": 5.0, "regional": 30.0}
@@ -29,7 +28,8 @@ class Result:
     source: str = ""  # which candidate won (for the benchmark and the router's logs)
     notes: list[str] = field(default_factory=list)
     decision: Any = None  # the router's Decision when the request asked for auto
-    defaults: Quality | None = None  # VTracer's defaults on the same image, when measured
+    defaults: Quality | None = None  # VTracer's defaults on the same image (the floor's first part)
+    unconstrained: Quality | None = None  # the same configuration without the request's colour limits
 
     def to_dict(self) -> dict[str, Any]:
         q = self.quality
@@ -61,37 +61,47 @@ class Result:
             "notes": self.notes,
             "defaults_ssim": None if self.defaults is None else round(self.defaults.ssim, 6),
             "defaults_svg_bytes": None if self.defaults is None else self.defaults.svg_bytes,
+            "unconstrained_ssim": None if self.unconstrained is None else round(self.unconstrained.ssim, 6),
         }
 
 
-def finish(method: str, job: Job, best: Candidate, evaluations: int, **extra: Any) -> Result:
+def finish(
+    method: str, job: Job, best: Candidate, evaluations: int, floor: bool = True, **extra: Any
+) -> Result:
+    """The method's answer: ``best``, unless the floor (VTracer's defaults, ``Job.floor``) ranks
+    higher under the request, shown at the picture's own size. ``floor=False`` only for the
+    ``default`` method, which *is* VTracer's defaults."""
+    notes: list[str] = [*job.notes(), *extra.pop("notes", [])]
+    floors = job.floor_candidates() if floor else []
+    for c in floors:
+        if job.key(c.quality) > job.key(best.quality):
+            notes.append(
+                f"{c.label} ranked above {best.label or method} "
+                f"(SSIM {c.quality.ssim:.4f} against {best.quality.ssim:.4f}); returned them"
+            )
+            best = c
+    quality = best.quality
+    svg = best.svg
+    if job.scaled:
+        svg = set_size(svg, job.source.width, job.source.height)
+        quality = replace(quality, svg_bytes=len(svg.encode()))
     return Result(
         method=method,
-        svg=best.svg,
+        svg=svg,
         params=None if best.params is None else best.params.to_dict(),
-        quality=best.quality,
+        quality=quality,
         seconds=time.monotonic() - job.started,
-        evaluations=evaluations,
+        evaluations=evaluations + len(floors),
         cap_bytes=job.cap,
         regions=best.regions,
         source=best.label,
+        notes=notes,
+        defaults=floors[0].quality if floors else None,
         **extra,
     )
 
 
 def baseline(job: Job) -> Candidate:
-    """VTracer's own defaults on the raw image, exactly as VTracer writes them."""
-    svg = trace_baseline(job.picture)
+    """VTracer's own defaults on the picture as it came, exactly as VTracer writes them."""
+    svg = job.defaults_svg
     return Candidate(None, svg, job.reference.measure(svg), "vtracer-defaults")
-
-
-def size_reference(job: Job) -> Candidate:
-    """VTracer's defaults with ``path_precision=3`` on the raw image, compacted.
-
-    The default cap is this SVG's uncompacted length, so it always fits: the result every
-    method can fall back to. It is traced once per job (the cap needs it anyway).
-    """
-    svg = compact(job.size_reference, job.picture.width, job.picture.height, 0)
-    return Candidate(
-        Params().with_style(job.objective.style), svg, job.reference.measure(svg), "size-reference"
-    )

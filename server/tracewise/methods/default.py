@@ -7,4 +7,7 @@ from .base import Result, baseline, finish
 
 
 def run(job: Job) -> Result:
-    return finish("default", job, baseline(job), 1)
+    best = baseline(job)
+    result = finish("default", job, best, 1, floor=False)
+    result.defaults = best.quality
+    return result

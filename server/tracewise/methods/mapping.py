@@ -3,19 +3,17 @@
 A RandomForest (scikit-learn, served with ONNX Runtime) predicts, from the image's features,
 how well each entry of a small codebook of VTracer configurations will do; the best-ranked
 configuration is traced and measured. When it scores below ``CHECK_BELOW`` SSIM the model may
-have ranked badly (out of fold, on 960 logos, crops and rescales in three styles, one best-ranked
-result in nine lost more than 0.05 SSIM to one of the next three; those all scored below the line),
-so the next ``CHECK_RANKS - 1`` configurations are measured too and the best kept (~18 ms each at
-256 px, on about a third of the logos), within ``CHECK_ALLOWANCE_S`` of mapping's time. Only when
-the result breaks the byte cap does it walk down the ranking to the first configuration that fits
-(tracing is cheap; only that one is measured), then
-the size reference, which always fits the default cap. Retrain with ``python -m tracewise.training.mapping``.
+have ranked badly, so the next ``CHECK_RANKS - 1`` configurations are measured too and the best
+kept. The check is bounded by evaluations, never by time: the same picture gets the same answer
+on any machine. Only when the result breaks the byte cap does it walk down the ranking to the
+first configuration that fits (tracing is cheap; only that one is measured). Like every method,
+the answer is never below the floor (VTracer's defaults, ``Job.floor``).
+Retrain with ``python -m tracewise.training.mapping``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
@@ -26,17 +24,12 @@ import numpy as np
 from ..errors import Unavailable
 from ..features import FEATURE_NAMES
 from ..objective import Candidate, Job
-from ..params import STYLE_TO_MODE, Params
+from ..params import Params
 from ..trace import trace
-from .base import Result, finish, size_reference
+from .base import Result, finish
 
 CHECK_BELOW = 0.95  # SSIM under which the best-ranked result is checked against the next ranks
 CHECK_RANKS = 4  # how many ranked configurations are measured then (the first included)
-# The check keeps mapping a millisecond method: a further rank is measured only if mapping's time
-# so far (its ranking, traces and measurements) plus the last evaluation's (the next one's
-# estimate) stays within this. Slow pictures (large traces) are checked less or not at all; on a
-# slower machine, fewer ranks are checked.
-CHECK_ALLOWANCE_S = 0.08
 
 
 class MappingModel:
@@ -89,43 +82,35 @@ def default_model() -> MappingModel:
 
 def ranked_params(job: Job, model: MappingModel | None = None) -> list[Params]:
     model = model or default_model()
-    mode = STYLE_TO_MODE[job.objective.style]
     out: list[Params] = []
     for p in model.rank(job.features):
-        p = p.with_style(job.objective.style) if p.mode != mode else p
+        p = job.objective.params(p)
         if p not in out:
             out.append(p)
     return out
 
 
 def _walk(job: Job, ranked: list[Params]) -> Iterator[tuple[int, Params, str]]:
-    """(rank, configuration, SVG) down the ranking after the first, traced (not measured) while
-    the budget lasts."""
+    """(rank, configuration, SVG) down the ranking after the first, traced (not measured); bounded
+    by the codebook's size, not by time (only a cancelled request stops early)."""
     for rank, p in enumerate(ranked[1:], start=2):
-        if job.remaining() <= 0:
+        if job.cancel.is_set():
             return
         yield rank, p, trace(job.prepared, p)
 
 
-def _check(
-    job: Job, ranked: list[Params], best: Candidate, started: float, last_s: float
-) -> tuple[Candidate, int, bool]:
-    """``best`` (the first rank) scored low: measure the next ranks up to ``CHECK_RANKS`` while
-    the budget and ``CHECK_ALLOWANCE_S`` (from ``started``; ``last_s``: the first evaluation's
-    seconds) last, and keep the best as the engine ranks results. Returns it, how many were
-    measured and whether the allowance stopped the check early."""
+def _check(job: Job, ranked: list[Params], best: Candidate) -> tuple[Candidate, int]:
+    """``best`` (the first rank) scored low: measure the next ranks up to ``CHECK_RANKS`` (only a
+    cancelled request stops early) and keep the best as the engine ranks results. Returns it and
+    how many were measured."""
     measured = 0
     for rank, p in enumerate(ranked[1:CHECK_RANKS], start=2):
-        if job.remaining() <= 0:
+        if job.cancel.is_set():
             break
-        t = time.monotonic()
-        if t - started + last_s > CHECK_ALLOWANCE_S:
-            return best, measured, True
         svg = trace(job.prepared, p)
         best = job.better(best, Candidate(p, svg, job.reference.measure(svg), f"mapping rank {rank}"))
         measured += 1
-        last_s = time.monotonic() - t
-    return best, measured, False
+    return best, measured
 
 
 def _smallest_reaching(
@@ -139,7 +124,7 @@ def _smallest_reaching(
         if len(svg) < best.quality.svg_bytes:
             smaller.append((len(svg), rank, p, svg))
     for _, rank, p, svg in sorted(smaller, key=lambda t: t[0]):
-        if job.remaining() <= 0:
+        if job.cancel.is_set():
             break
         candidate = Candidate(p, svg, job.reference.measure(svg), f"mapping rank {rank}")
         if candidate.quality.score >= target:
@@ -149,13 +134,10 @@ def _smallest_reaching(
 
 def run(job: Job, model: MappingModel | None = None) -> Result:
     """Trace the best-ranked configuration; below ``CHECK_BELOW`` SSIM, measure the next ranks
-    too and keep the best. Over the byte cap, walk down the ranking tracing
-    (not measuring: ~8 ms each at 256 px) until one fits and measure that one; if none does,
-    the size reference, and failing that the smallest SVG seen, said in the notes. With a
-    quality target the first one reaches, the smallest configuration of the ranking that also
-    reaches it (~0.1-0.2 s at 256 px instead of ~40 ms)."""
-    _ = job.cap  # the default cap traces the size reference: not mapping's own time
-    started = time.monotonic()
+    too and keep the best. Over the byte cap, walk down the ranking tracing (not measuring)
+    until one fits and measure that one; if none does, the floor, and failing that the smallest
+    SVG seen, said in the notes. With a quality target the first one reaches, the smallest
+    configuration of the ranking that also reaches it."""
     ranked = ranked_params(job, model)
     first = ranked[0]
     svg = trace(job.prepared, first)
@@ -164,14 +146,12 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
     if best.quality.svg_bytes <= job.cap:
         if best.quality.ssim < CHECK_BELOW:
             first_ssim = best.quality.ssim
-            best, checked, cut = _check(job, ranked, best, started, time.monotonic() - started)
+            best, checked = _check(job, ranked, best)
             evaluations += checked
             if best.params != first:
                 notes.append(
                     f"the best-ranked configuration scored {first_ssim:.3f}; {best.label} did better"
                 )
-            if cut:
-                notes.append(f"checked {checked} of the next {CHECK_RANKS - 1} ranks (time allowance)")
         target = job.objective.target_ssim
         if target is not None and best.quality.score >= target:
             before = best.params
@@ -188,14 +168,12 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
             notes.append(f"the best-ranked configuration exceeded the byte cap; used rank {rank}")
             return finish("mapping", job, best, evaluations, notes=notes)
         smallest = min(smallest, (len(svg), p, svg), key=lambda t: t[0])
-    reference = size_reference(job)
-    evaluations += 1
-    best = job.better(best, reference)
+    best = job.better(best, job.floor())
     if best.quality.svg_bytes > job.cap and smallest[0] < best.quality.svg_bytes:
         _, p, svg = smallest
         best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))
     if best.quality.svg_bytes > job.cap:
         notes.append(f"no configuration fits the byte cap ({job.cap}); this is the smallest found")
     else:
-        notes.append("mapped configurations exceeded the byte cap; used the size reference")
+        notes.append("mapped configurations exceeded the byte cap; used VTracer's defaults")
     return finish("mapping", job, best, evaluations, notes=notes)

@@ -29,7 +29,7 @@ from ..decode import ALPHA_THRESHOLD, from_array
 from ..evaluate import Evaluator, pool
 from ..objective import Candidate, Job, Objective
 from ..params import Params
-from .base import Result, finish, size_reference
+from .base import Result, finish
 from .mapping import MappingModel
 from .search import MARGIN_S, SearchState, optimise, starting_points
 
@@ -104,13 +104,15 @@ def run(
     workers = pool()
     evaluator = evaluator or Evaluator(job.prepared, job.reference, workers)
     whole = SearchState(job, evaluator)
-    whole.offer(size_reference(job))
+    for c in job.floor_candidates():
+        whole.offer(c)
+        whole.seen.add(c.params)
     regions = split(job.picture.rgba)
     budget = job.remaining()
     share = WHOLE_SHARE if regions else 1.0
     optimise(whole, starting_points(job, model=model), time.monotonic() + budget * share - MARGIN_S, seed)
     assert whole.best is not None
-    evaluations = evaluator.count + 1
+    evaluations = evaluator.count
     if not regions:
         return finish(
             "regional",
@@ -120,7 +122,7 @@ def run(
             notes=["no separable regions (opaque or one part): whole-image search only"],
         )
 
-    base = whole.best.params or Params().with_style(job.objective.style)
+    base = whole.best.params or job.objective.params(Params())
     base_bytes = max(1, whole.best.quality.svg_bytes)
     area = np.array([r.windows for r in regions], np.float64)
     fronts: list[list[Candidate]] = []
@@ -133,7 +135,12 @@ def run(
         slot = left * area[i] / area[i:].sum()
         sub = Job(
             from_array(region.rgba),
-            Objective(style=job.objective.style, max_svg_bytes=max(64, int(job.cap * area[i] / area.sum()))),
+            Objective(
+                style=job.objective.style,
+                max_svg_bytes=max(64, int(job.cap * area[i] / area.sum())),
+                max_colors=job.objective.max_colors,
+                palette=job.objective.palette,
+            ),
             budget_s=slot,
             cancel=job.cancel,
         )

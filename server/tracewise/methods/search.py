@@ -1,7 +1,7 @@
 """``search``: anytime, budgeted black-box search over VTracer's parameters.
 
 A (1+lambda) evolution strategy in the normalised search box, warm-started from the mapping
-model's ranked configurations and the size reference, with lambda = 2 x workers so that every
+model's ranked configurations and the floor (VTracer's defaults), with lambda = 2 x workers so that every
 worker stays busy, a step size adapted by success (the 1/5 rule), and occasional random
 restarts. Candidates are evaluated at full resolution: half-resolution screening was measured
 to rank them poorly (rank correlation 0.59 at 256 px). At the deadline it returns the best
@@ -16,9 +16,9 @@ import numpy as np
 
 from ..evaluate import Evaluator, pool
 from ..objective import Candidate, Job
-from ..params import DIM, Params, from_vector, to_vector
+from ..params import CATEGORICAL, DIM, Params, from_vector, to_vector
 from ..telemetry import annotate, span
-from .base import Result, finish, size_reference
+from .base import Result, finish
 from .mapping import MappingModel, ranked_params
 
 SIGMA0 = 0.15
@@ -33,8 +33,9 @@ def _mutate(rng: np.random.Generator, parent: np.ndarray, sigma: float) -> np.nd
     if rng.random() < P_RANDOM:
         return rng.random(DIM)
     child = parent + rng.normal(0.0, sigma, DIM)
-    # Categorical coordinate: flip now and then rather than drift.
-    child[DIM - 1] = parent[DIM - 1] if rng.random() > 0.15 else 1.0 - parent[DIM - 1]
+    # Categorical coordinates: flip now and then rather than drift.
+    for i in CATEGORICAL:
+        child[i] = parent[i] if rng.random() > 0.15 else 1.0 - parent[i]
     return np.clip(child, 0.0, 1.0)
 
 
@@ -88,7 +89,10 @@ def optimise(state: SearchState, starts: list[Params], until: float, seed: int =
     lam = max(2, 2 * state.evaluator.parallelism)
     while job.until(until) > MARGIN_S:
         parent = to_vector(state.best.params) if state.best.params is not None else rng.random(DIM)
-        children = [from_vector(_mutate(rng, parent, sigma), style, colormode) for _ in range(lam)]
+        children = [
+            job.objective.params(from_vector(_mutate(rng, parent, sigma), style, colormode))
+            for _ in range(lam)
+        ]
         if all(c in state.seen for c in children):
             sigma = min(SIGMA_MAX, sigma * 1.5)
             continue
@@ -97,11 +101,11 @@ def optimise(state: SearchState, starts: list[Params], until: float, seed: int =
 
 
 def starting_points(job: Job, n_mapped: int = 3, model: MappingModel | None = None) -> list[Params]:
-    """Warm start: the mapping model's best-ranked configurations, then VTracer's defaults."""
-    style = job.objective.style
+    """Warm start: the mapping model's best-ranked configurations, then VTracer's defaults (at
+    three precisions) and its cutout mosaic."""
     starts = ranked_params(job, model)[:n_mapped]
-    base = Params().with_style(style)
-    for p in (base, *(Params(path_precision=pp).with_style(style) for pp in (2, 1))):
+    variants = (Params(), Params(path_precision=1), Params(hierarchical="cutout"))
+    for p in (job.objective.params(v) for v in variants):
         if p not in starts:
             starts.append(p)
     return starts
@@ -112,7 +116,9 @@ def run(
 ) -> Result:
     evaluator = evaluator or Evaluator(job.prepared, job.reference, pool())
     state = SearchState(job, evaluator)
-    state.offer(size_reference(job))
+    for c in job.floor_candidates():
+        state.offer(c)
+        state.seen.add(c.params)
     optimise(state, starting_points(job, model=model), job.deadline - MARGIN_S, seed)
     assert state.best is not None
-    return finish("search", job, state.best, evaluator.count + 1, cut_short=job.cancel.is_set())
+    return finish("search", job, state.best, evaluator.count, cut_short=job.cancel.is_set())

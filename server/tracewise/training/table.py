@@ -23,34 +23,40 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import augmentations, logos
-from ..decode import prepare
+from ..decode import prepare, working
 from ..evaluate import evaluate_one
 from ..features import FEATURE_NAMES, features
 from ..params import DIM, Params, defaults, from_vector
 from ..quality import Reference
-from ..trace import trace_baseline, vtracer_svg
+from ..trace import trace_baseline
 
 POOL_SEED = 20261127
 
 
-def config_pool(n_random: int = 88, seed: int = POOL_SEED) -> list[Params]:
-    """VTracer's defaults at three precisions, a few structured variants, then seeded random."""
+def config_pool(n_random: int = 64, seed: int = POOL_SEED) -> list[Params]:
+    """VTracer 1.0's defaults (stacked and cutout, two precisions), a structured grid over the
+    parameters 1.0 made matter (cutout, simplify, speckle, colour precision), then seeded random
+    points of the search box. Nothing here looks at the data."""
     base = defaults("spline")
-    pool = [replace(base, path_precision=pp) for pp in (3, 2, 1)]
-    pool += [
-        replace(base, filter_speckle=fs, color_precision=cp, layer_difference=ld, path_precision=pp)
-        for fs, cp, ld, pp in [
-            (2, 7, 16, 2),
-            (0, 8, 8, 2),
-            (8, 6, 32, 1),
-            (4, 7, 24, 1),
-            (2, 6, 16, 1),
-        ]
-    ]
+    pool = [replace(base, hierarchical=h, path_precision=pp) for h in ("stacked", "cutout") for pp in (2, 1)]
+    for h in ("stacked", "cutout"):
+        for fs in (1, 2, 4):
+            for cp in (6, 7, 8):
+                for sim in (0.0, 0.5, 1.0):
+                    p = replace(
+                        base,
+                        hierarchical=h,
+                        filter_speckle=fs,
+                        color_precision=cp,
+                        simplify=sim,
+                        path_precision=1,
+                    )
+                    if p not in pool:
+                        pool.append(p)
     rng = np.random.default_rng(seed)
-    while len(pool) < 8 + n_random:
-        v = rng.random(DIM)
-        p = from_vector(v)
+    target = len(pool) + n_random
+    while len(pool) < target:
+        p = from_vector(rng.random(DIM))
         if p not in pool:
             pool.append(p)
     return pool
@@ -59,10 +65,12 @@ def config_pool(n_random: int = 88, seed: int = POOL_SEED) -> list[Params]:
 def _row(args: tuple[str, str, int, str, object, list[Params]]) -> dict:
     name, category, fold, aug, picture, pool = args
     t = time.perf_counter()
+    picture = working(picture)
     prepared = prepare(picture)
     reference = Reference(picture.rgba)
-    base_q = reference.measure(trace_baseline(picture))
-    cap = len(vtracer_svg(picture.rgba, defaults("spline")))
+    raw = trace_baseline(picture)
+    base_q = reference.measure(raw)
+    cap = len(raw)
     scores, ssims, sizes = [], [], []
     for p in pool:
         _, q = evaluate_one(prepared, reference, p)
@@ -78,6 +86,7 @@ def _row(args: tuple[str, str, int, str, object, list[Params]]) -> dict:
         "cap": cap,
         "base_ssim": base_q.ssim,
         "base_bytes": base_q.svg_bytes,
+        "base_score": base_q.score,
         "score": scores,
         "ssim": ssims,
         "bytes": sizes,
@@ -93,8 +102,12 @@ def build(out: Path, limit: int | None = None, jobs: int = 2, augment: bool = Tr
             tasks.append((logo.name, logo.category, logo.fold, aug, pic, pool))
     t = time.perf_counter()
     if jobs > 1:
+        rows = []
         with mp.get_context("spawn").Pool(jobs) as workers:
-            rows = workers.map(_row, tasks, chunksize=1)
+            for i, row in enumerate(workers.imap(_row, tasks, chunksize=1), start=1):
+                rows.append(row)
+                if i % 40 == 0 or i == len(tasks):
+                    print(f"{i}/{len(tasks)} rows, {time.perf_counter() - t:.0f} s", flush=True)
     else:
         rows = [_row(task) for task in tasks]
     table = {
@@ -106,6 +119,7 @@ def build(out: Path, limit: int | None = None, jobs: int = 2, augment: bool = Tr
         "cap": np.array([r["cap"] for r in rows], np.int64),
         "base_ssim": np.array([r["base_ssim"] for r in rows]),
         "base_bytes": np.array([r["base_bytes"] for r in rows], np.int64),
+        "base_score": np.array([r["base_score"] for r in rows]),
         "score": np.array([r["score"] for r in rows]),
         "ssim": np.array([r["ssim"] for r in rows]),
         "bytes": np.array([r["bytes"] for r in rows], np.int64),

@@ -24,47 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctracewise/v1/vectorize.proto\x12\x0ctracewise.v1\"\xdb\x01\n\x07Options\x12$\n\x06method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\"\n\x05style\x18\x02 \x01(\x0e\x32\x13.tracewise.v1.Style\x12\x1a\n\rmax_svg_bytes\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x18\n\x0btarget_ssim\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0e\x62udget_seconds\x18\x05 \x01(\x01H\x02\x88\x01\x01\x42\x10\n\x0e_max_svg_bytesB\x0e\n\x0c_target_ssimB\x11\n\x0f_budget_seconds\"I\n\x10VectorizeRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.tracewise.v1.Options\"F\n\x11VectorizeResponse\x12\x0b\n\x03svg\x18\x01 \x01(\t\x12$\n\x06report\x18\x02 \x01(\x0b\x32\x14.tracewise.v1.Report\"\x88\x02\n\x06Params\x12\x11\n\tcolormode\x18\x01 \x01(\t\x12\x14\n\x0chierarchical\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x16\n\x0e\x66ilter_speckle\x18\x04 \x01(\r\x12\x17\n\x0f\x63olor_precision\x18\x05 \x01(\r\x12\x18\n\x10layer_difference\x18\x06 \x01(\r\x12\x18\n\x10\x63orner_threshold\x18\x07 \x01(\r\x12\x18\n\x10length_threshold\x18\x08 \x01(\x01\x12\x16\n\x0emax_iterations\x18\t \x01(\r\x12\x18\n\x10splice_threshold\x18\n \x01(\r\x12\x16\n\x0epath_precision\x18\x0b \x01(\r\"c\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12$\n\x06params\x18\x05 \x01(\x0b\x32\x14.tracewise.v1.Params\"E\n\x08\x46\x61llback\x12)\n\x0b\x66rom_method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xd6\x04\n\x06Report\x12.\n\x10method_requested\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12)\n\x0bmethod_used\x18\x02 \x01(\x0e\x32\x14.tracewise.v1.Method\x12$\n\x06params\x18\x03 \x01(\x0b\x32\x14.tracewise.v1.Params\x12%\n\x07regions\x18\x04 \x03(\x0b\x32\x14.tracewise.v1.Region\x12\x0c\n\x04ssim\x18\x05 \x01(\x01\x12\x17\n\nalpha_ssim\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tsvg_bytes\x18\x07 \x01(\x04\x12\r\n\x05paths\x18\x08 \x01(\r\x12\x0f\n\x07seconds\x18\t \x01(\x01\x12\x13\n\x0b\x65valuations\x18\n \x01(\r\x12\x11\n\tcap_bytes\x18\x0b \x01(\x04\x12\x11\n\tcut_short\x18\x0c \x01(\x08\x12)\n\tfallbacks\x18\r \x03(\x0b\x32\x16.tracewise.v1.Fallback\x12\x12\n\nrequest_id\x18\x0e \x01(\t\x12\x17\n\nconfidence\x18\x0f \x01(\x01H\x01\x88\x01\x01\x12\x11\n\tlogo_type\x18\x10 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x11 \x01(\x08\x12\x0e\n\x06\x63\x61\x63hed\x18\x12 \x01(\x08\x12\x1a\n\rdefaults_ssim\x18\x13 \x01(\x01H\x02\x88\x01\x01\x12\x1f\n\x12\x64\x65\x66\x61ults_svg_bytes\x18\x14 \x01(\x04H\x03\x88\x01\x01\x42\r\n\x0b_alpha_ssimB\r\n\x0b_confidenceB\x10\n\x0e_defaults_ssimB\x15\n\x13_defaults_svg_bytes\"O\n\x16VectorizeStreamRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.tracewise.v1.Options\"?\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x12\n\nbest_score\x18\x02 \x01(\x01\x12\x10\n\x08\x66raction\x18\x03 \x01(\x01\"\x81\x01\n\x17VectorizeStreamResponse\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.tracewise.v1.ProgressH\x00\x12\x31\n\x06result\x18\x02 \x01(\x0b\x32\x1f.tracewise.v1.VectorizeResponseH\x00\x42\x07\n\x05\x65vent\"E\n\x0cRouteRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.tracewise.v1.Options\"\x84\x01\n\rRouteResponse\x12$\n\x06method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\x12\n\nconfidence\x18\x02 \x01(\x01\x12\x11\n\tlogo_type\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\x17\n\x15GetServiceInfoRequest\"R\n\nMethodInfo\x12$\n\x06method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\x1e\n\x16\x64\x65\x66\x61ult_budget_seconds\x18\x02 \x01(\x01\"\xc0\x01\n\x16GetServiceInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12)\n\x07methods\x18\x02 \x03(\x0b\x32\x18.tracewise.v1.MethodInfo\x12\x12\n\nmax_pixels\x18\x03 \x01(\x04\x12\x19\n\x11max_request_bytes\x18\x04 \x01(\x04\x12\x1d\n\x15mapping_model_version\x18\x05 \x01(\t\x12\x1c\n\x14router_model_version\x18\x06 \x01(\t*p\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x12\n\x0eMETHOD_DEFAULT\x10\x01\x12\x12\n\x0eMETHOD_MAPPING\x10\x02\x12\x11\n\rMETHOD_SEARCH\x10\x03\x12\x13\n\x0fMETHOD_REGIONAL\x10\x04*T\n\x05Style\x12\x15\n\x11STYLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTYLE_SPLINE\x10\x01\x12\x11\n\rSTYLE_POLYGON\x10\x02\x12\x0f\n\x0bSTYLE_PIXEL\x10\x03\x32\xe1\x02\n\x10VectorizeService\x12L\n\tVectorize\x12\x1e.tracewise.v1.VectorizeRequest\x1a\x1f.tracewise.v1.VectorizeResponse\x12`\n\x0fVectorizeStream\x12$.tracewise.v1.VectorizeStreamRequest\x1a%.tracewise.v1.VectorizeStreamResponse0\x01\x12@\n\x05Route\x12\x1a.tracewise.v1.RouteRequest\x1a\x1b.tracewise.v1.RouteResponse\x12[\n\x0eGetServiceInfo\x12#.tracewise.v1.GetServiceInfoRequest\x1a$.tracewise.v1.GetServiceInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctracewise/v1/vectorize.proto\x12\x0ctracewise.v1\"\x94\x02\n\x07Options\x12$\n\x06method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\"\n\x05style\x18\x02 \x01(\x0e\x32\x13.tracewise.v1.Style\x12\x1a\n\rmax_svg_bytes\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x18\n\x0btarget_ssim\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0e\x62udget_seconds\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nmax_colors\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\x0f\n\x07palette\x18\x07 \x03(\tB\x10\n\x0e_max_svg_bytesB\x0e\n\x0c_target_ssimB\x11\n\x0f_budget_secondsB\r\n\x0b_max_colors\"I\n\x10VectorizeRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.tracewise.v1.Options\"F\n\x11VectorizeResponse\x12\x0b\n\x03svg\x18\x01 \x01(\t\x12$\n\x06report\x18\x02 \x01(\x0b\x32\x14.tracewise.v1.Report\"\xd1\x02\n\x06Params\x12\x11\n\tcolormode\x18\x01 \x01(\t\x12\x14\n\x0chierarchical\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x16\n\x0e\x66ilter_speckle\x18\x04 \x01(\r\x12\x17\n\x0f\x63olor_precision\x18\x05 \x01(\r\x12\x18\n\x10layer_difference\x18\x06 \x01(\r\x12\x18\n\x10\x63orner_threshold\x18\x07 \x01(\r\x12\x18\n\x10length_threshold\x18\x08 \x01(\x01\x12\x16\n\x0emax_iterations\x18\t \x01(\r\x12\x18\n\x10splice_threshold\x18\n \x01(\r\x12\x16\n\x0epath_precision\x18\x0b \x01(\r\x12\x10\n\x08simplify\x18\x0c \x01(\x01\x12\x10\n\x08optimize\x18\r \x01(\r\x12\x12\n\nmax_colors\x18\x0e \x01(\r\x12\x0f\n\x07palette\x18\x0f \x03(\t\"c\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12$\n\x06params\x18\x05 \x01(\x0b\x32\x14.tracewise.v1.Params\"E\n\x08\x46\x61llback\x12)\n\x0b\x66rom_method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x9d\x05\n\x06Report\x12.\n\x10method_requested\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12)\n\x0bmethod_used\x18\x02 \x01(\x0e\x32\x14.tracewise.v1.Method\x12$\n\x06params\x18\x03 \x01(\x0b\x32\x14.tracewise.v1.Params\x12%\n\x07regions\x18\x04 \x03(\x0b\x32\x14.tracewise.v1.Region\x12\x0c\n\x04ssim\x18\x05 \x01(\x01\x12\x17\n\nalpha_ssim\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tsvg_bytes\x18\x07 \x01(\x04\x12\r\n\x05paths\x18\x08 \x01(\r\x12\x0f\n\x07seconds\x18\t \x01(\x01\x12\x13\n\x0b\x65valuations\x18\n \x01(\r\x12\x11\n\tcap_bytes\x18\x0b \x01(\x04\x12\x11\n\tcut_short\x18\x0c \x01(\x08\x12)\n\tfallbacks\x18\r \x03(\x0b\x32\x16.tracewise.v1.Fallback\x12\x12\n\nrequest_id\x18\x0e \x01(\t\x12\x17\n\nconfidence\x18\x0f \x01(\x01H\x01\x88\x01\x01\x12\x11\n\tlogo_type\x18\x10 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x11 \x01(\x08\x12\x0e\n\x06\x63\x61\x63hed\x18\x12 \x01(\x08\x12\x1a\n\rdefaults_ssim\x18\x13 \x01(\x01H\x02\x88\x01\x01\x12\x1f\n\x12\x64\x65\x66\x61ults_svg_bytes\x18\x14 \x01(\x04H\x03\x88\x01\x01\x12\x1f\n\x12unconstrained_ssim\x18\x15 \x01(\x01H\x04\x88\x01\x01\x12\r\n\x05notes\x18\x16 \x03(\tB\r\n\x0b_alpha_ssimB\r\n\x0b_confidenceB\x10\n\x0e_defaults_ssimB\x15\n\x13_defaults_svg_bytesB\x15\n\x13_unconstrained_ssim\"O\n\x16VectorizeStreamRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.tracewise.v1.Options\"?\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x12\n\nbest_score\x18\x02 \x01(\x01\x12\x10\n\x08\x66raction\x18\x03 \x01(\x01\"\x81\x01\n\x17VectorizeStreamResponse\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.tracewise.v1.ProgressH\x00\x12\x31\n\x06result\x18\x02 \x01(\x0b\x32\x1f.tracewise.v1.VectorizeResponseH\x00\x42\x07\n\x05\x65vent\"E\n\x0cRouteRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.tracewise.v1.Options\"\x84\x01\n\rRouteResponse\x12$\n\x06method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\x12\n\nconfidence\x18\x02 \x01(\x01\x12\x11\n\tlogo_type\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\x17\n\x15GetServiceInfoRequest\"R\n\nMethodInfo\x12$\n\x06method\x18\x01 \x01(\x0e\x32\x14.tracewise.v1.Method\x12\x1e\n\x16\x64\x65\x66\x61ult_budget_seconds\x18\x02 \x01(\x01\"\xc0\x01\n\x16GetServiceInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12)\n\x07methods\x18\x02 \x03(\x0b\x32\x18.tracewise.v1.MethodInfo\x12\x12\n\nmax_pixels\x18\x03 \x01(\x04\x12\x19\n\x11max_request_bytes\x18\x04 \x01(\x04\x12\x1d\n\x15mapping_model_version\x18\x05 \x01(\t\x12\x1c\n\x14router_model_version\x18\x06 \x01(\t*p\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x12\n\x0eMETHOD_DEFAULT\x10\x01\x12\x12\n\x0eMETHOD_MAPPING\x10\x02\x12\x11\n\rMETHOD_SEARCH\x10\x03\x12\x13\n\x0fMETHOD_REGIONAL\x10\x04*T\n\x05Style\x12\x15\n\x11STYLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTYLE_SPLINE\x10\x01\x12\x11\n\rSTYLE_POLYGON\x10\x02\x12\x0f\n\x0bSTYLE_PIXEL\x10\x03\x32\xe1\x02\n\x10VectorizeService\x12L\n\tVectorize\x12\x1e.tracewise.v1.VectorizeRequest\x1a\x1f.tracewise.v1.VectorizeResponse\x12`\n\x0fVectorizeStream\x12$.tracewise.v1.VectorizeStreamRequest\x1a%.tracewise.v1.VectorizeStreamResponse0\x01\x12@\n\x05Route\x12\x1a.tracewise.v1.RouteRequest\x1a\x1b.tracewise.v1.RouteResponse\x12[\n\x0eGetServiceInfo\x12#.tracewise.v1.GetServiceInfoRequest\x1a$.tracewise.v1.GetServiceInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracewise_client.v1.vectorize_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_METHOD']._serialized_start=2243
-  _globals['_METHOD']._serialized_end=2355
-  _globals['_STYLE']._serialized_start=2357
-  _globals['_STYLE']._serialized_end=2441
+  _globals['_METHOD']._serialized_start=2444
+  _globals['_METHOD']._serialized_end=2556
+  _globals['_STYLE']._serialized_start=2558
+  _globals['_STYLE']._serialized_end=2642
   _globals['_OPTIONS']._serialized_start=47
-  _globals['_OPTIONS']._serialized_end=266
-  _globals['_VECTORIZEREQUEST']._serialized_start=268
-  _globals['_VECTORIZEREQUEST']._serialized_end=341
-  _globals['_VECTORIZERESPONSE']._serialized_start=343
-  _globals['_VECTORIZERESPONSE']._serialized_end=413
-  _globals['_PARAMS']._serialized_start=416
-  _globals['_PARAMS']._serialized_end=680
-  _globals['_REGION']._serialized_start=682
-  _globals['_REGION']._serialized_end=781
-  _globals['_FALLBACK']._serialized_start=783
-  _globals['_FALLBACK']._serialized_end=852
-  _globals['_REPORT']._serialized_start=855
-  _globals['_REPORT']._serialized_end=1453
-  _globals['_VECTORIZESTREAMREQUEST']._serialized_start=1455
-  _globals['_VECTORIZESTREAMREQUEST']._serialized_end=1534
-  _globals['_PROGRESS']._serialized_start=1536
-  _globals['_PROGRESS']._serialized_end=1599
-  _globals['_VECTORIZESTREAMRESPONSE']._serialized_start=1602
-  _globals['_VECTORIZESTREAMRESPONSE']._serialized_end=1731
-  _globals['_ROUTEREQUEST']._serialized_start=1733
-  _globals['_ROUTEREQUEST']._serialized_end=1802
-  _globals['_ROUTERESPONSE']._serialized_start=1805
-  _globals['_ROUTERESPONSE']._serialized_end=1937
-  _globals['_GETSERVICEINFOREQUEST']._serialized_start=1939
-  _globals['_GETSERVICEINFOREQUEST']._serialized_end=1962
-  _globals['_METHODINFO']._serialized_start=1964
-  _globals['_METHODINFO']._serialized_end=2046
-  _globals['_GETSERVICEINFORESPONSE']._serialized_start=2049
-  _globals['_GETSERVICEINFORESPONSE']._serialized_end=2241
-  _globals['_VECTORIZESERVICE']._serialized_start=2444
-  _globals['_VECTORIZESERVICE']._serialized_end=2797
+  _globals['_OPTIONS']._serialized_end=323
+  _globals['_VECTORIZEREQUEST']._serialized_start=325
+  _globals['_VECTORIZEREQUEST']._serialized_end=398
+  _globals['_VECTORIZERESPONSE']._serialized_start=400
+  _globals['_VECTORIZERESPONSE']._serialized_end=470
+  _globals['_PARAMS']._serialized_start=473
+  _globals['_PARAMS']._serialized_end=810
+  _globals['_REGION']._serialized_start=812
+  _globals['_REGION']._serialized_end=911
+  _globals['_FALLBACK']._serialized_start=913
+  _globals['_FALLBACK']._serialized_end=982
+  _globals['_REPORT']._serialized_start=985
+  _globals['_REPORT']._serialized_end=1654
+  _globals['_VECTORIZESTREAMREQUEST']._serialized_start=1656
+  _globals['_VECTORIZESTREAMREQUEST']._serialized_end=1735
+  _globals['_PROGRESS']._serialized_start=1737
+  _globals['_PROGRESS']._serialized_end=1800
+  _globals['_VECTORIZESTREAMRESPONSE']._serialized_start=1803
+  _globals['_VECTORIZESTREAMRESPONSE']._serialized_end=1932
+  _globals['_ROUTEREQUEST']._serialized_start=1934
+  _globals['_ROUTEREQUEST']._serialized_end=2003
+  _globals['_ROUTERESPONSE']._serialized_start=2006
+  _globals['_ROUTERESPONSE']._serialized_end=2138
+  _globals['_GETSERVICEINFOREQUEST']._serialized_start=2140
+  _globals['_GETSERVICEINFOREQUEST']._serialized_end=2163
+  _globals['_METHODINFO']._serialized_start=2165
+  _globals['_METHODINFO']._serialized_end=2247
+  _globals['_GETSERVICEINFORESPONSE']._serialized_start=2250
+  _globals['_GETSERVICEINFORESPONSE']._serialized_end=2442
+  _globals['_VECTORIZESERVICE']._serialized_start=2645
+  _globals['_VECTORIZESERVICE']._serialized_end=2998
 # @@protoc_insertion_point(module_scope)

@@ -32,18 +32,22 @@ STYLE_POLYGON: Style
 STYLE_PIXEL: Style
 
 class Options(_message.Message):
-    __slots__ = ("method", "style", "max_svg_bytes", "target_ssim", "budget_seconds")
+    __slots__ = ("method", "style", "max_svg_bytes", "target_ssim", "budget_seconds", "max_colors", "palette")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     STYLE_FIELD_NUMBER: _ClassVar[int]
     MAX_SVG_BYTES_FIELD_NUMBER: _ClassVar[int]
     TARGET_SSIM_FIELD_NUMBER: _ClassVar[int]
     BUDGET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COLORS_FIELD_NUMBER: _ClassVar[int]
+    PALETTE_FIELD_NUMBER: _ClassVar[int]
     method: Method
     style: Style
     max_svg_bytes: int
     target_ssim: float
     budget_seconds: float
-    def __init__(self, method: _Optional[_Union[Method, str]] = ..., style: _Optional[_Union[Style, str]] = ..., max_svg_bytes: _Optional[int] = ..., target_ssim: _Optional[float] = ..., budget_seconds: _Optional[float] = ...) -> None: ...
+    max_colors: int
+    palette: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, method: _Optional[_Union[Method, str]] = ..., style: _Optional[_Union[Style, str]] = ..., max_svg_bytes: _Optional[int] = ..., target_ssim: _Optional[float] = ..., budget_seconds: _Optional[float] = ..., max_colors: _Optional[int] = ..., palette: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class VectorizeRequest(_message.Message):
     __slots__ = ("image", "options")
@@ -62,7 +66,7 @@ class VectorizeResponse(_message.Message):
     def __init__(self, svg: _Optional[str] = ..., report: _Optional[_Union[Report, _Mapping]] = ...) -> None: ...
 
 class Params(_message.Message):
-    __slots__ = ("colormode", "hierarchical", "mode", "filter_speckle", "color_precision", "layer_difference", "corner_threshold", "length_threshold", "max_iterations", "splice_threshold", "path_precision")
+    __slots__ = ("colormode", "hierarchical", "mode", "filter_speckle", "color_precision", "layer_difference", "corner_threshold", "length_threshold", "max_iterations", "splice_threshold", "path_precision", "simplify", "optimize", "max_colors", "palette")
     COLORMODE_FIELD_NUMBER: _ClassVar[int]
     HIERARCHICAL_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +78,10 @@ class Params(_message.Message):
     MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     SPLICE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     PATH_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    SIMPLIFY_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COLORS_FIELD_NUMBER: _ClassVar[int]
+    PALETTE_FIELD_NUMBER: _ClassVar[int]
     colormode: str
     hierarchical: str
     mode: str
@@ -85,7 +93,11 @@ class Params(_message.Message):
     max_iterations: int
     splice_threshold: int
     path_precision: int
-    def __init__(self, colormode: _Optional[str] = ..., hierarchical: _Optional[str] = ..., mode: _Optional[str] = ..., filter_speckle: _Optional[int] = ..., color_precision: _Optional[int] = ..., layer_difference: _Optional[int] = ..., corner_threshold: _Optional[int] = ..., length_threshold: _Optional[float] = ..., max_iterations: _Optional[int] = ..., splice_threshold: _Optional[int] = ..., path_precision: _Optional[int] = ...) -> None: ...
+    simplify: float
+    optimize: int
+    max_colors: int
+    palette: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, colormode: _Optional[str] = ..., hierarchical: _Optional[str] = ..., mode: _Optional[str] = ..., filter_speckle: _Optional[int] = ..., color_precision: _Optional[int] = ..., layer_difference: _Optional[int] = ..., corner_threshold: _Optional[int] = ..., length_threshold: _Optional[float] = ..., max_iterations: _Optional[int] = ..., splice_threshold: _Optional[int] = ..., path_precision: _Optional[int] = ..., simplify: _Optional[float] = ..., optimize: _Optional[int] = ..., max_colors: _Optional[int] = ..., palette: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Region(_message.Message):
     __slots__ = ("x", "y", "width", "height", "params")
@@ -110,7 +122,7 @@ class Fallback(_message.Message):
     def __init__(self, from_method: _Optional[_Union[Method, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("method_requested", "method_used", "params", "regions", "ssim", "alpha_ssim", "svg_bytes", "paths", "seconds", "evaluations", "cap_bytes", "cut_short", "fallbacks", "request_id", "confidence", "logo_type", "degraded", "cached", "defaults_ssim", "defaults_svg_bytes")
+    __slots__ = ("method_requested", "method_used", "params", "regions", "ssim", "alpha_ssim", "svg_bytes", "paths", "seconds", "evaluations", "cap_bytes", "cut_short", "fallbacks", "request_id", "confidence", "logo_type", "degraded", "cached", "defaults_ssim", "defaults_svg_bytes", "unconstrained_ssim", "notes")
     METHOD_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     METHOD_USED_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +143,8 @@ class Report(_message.Message):
     CACHED_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_SSIM_FIELD_NUMBER: _ClassVar[int]
     DEFAULTS_SVG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    UNCONSTRAINED_SSIM_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     method_requested: Method
     method_used: Method
     params: Params
@@ -151,7 +165,9 @@ class Report(_message.Message):
     cached: bool
     defaults_ssim: float
     defaults_svg_bytes: int
-    def __init__(self, method_requested: _Optional[_Union[Method, str]] = ..., method_used: _Optional[_Union[Method, str]] = ..., params: _Optional[_Union[Params, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., ssim: _Optional[float] = ..., alpha_ssim: _Optional[float] = ..., svg_bytes: _Optional[int] = ..., paths: _Optional[int] = ..., seconds: _Optional[float] = ..., evaluations: _Optional[int] = ..., cap_bytes: _Optional[int] = ..., cut_short: _Optional[bool] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., request_id: _Optional[str] = ..., confidence: _Optional[float] = ..., logo_type: _Optional[str] = ..., degraded: _Optional[bool] = ..., cached: _Optional[bool] = ..., defaults_ssim: _Optional[float] = ..., defaults_svg_bytes: _Optional[int] = ...) -> None: ...
+    unconstrained_ssim: float
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, method_requested: _Optional[_Union[Method, str]] = ..., method_used: _Optional[_Union[Method, str]] = ..., params: _Optional[_Union[Params, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., ssim: _Optional[float] = ..., alpha_ssim: _Optional[float] = ..., svg_bytes: _Optional[int] = ..., paths: _Optional[int] = ..., seconds: _Optional[float] = ..., evaluations: _Optional[int] = ..., cap_bytes: _Optional[int] = ..., cut_short: _Optional[bool] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., request_id: _Optional[str] = ..., confidence: _Optional[float] = ..., logo_type: _Optional[str] = ..., degraded: _Optional[bool] = ..., cached: _Optional[bool] = ..., defaults_ssim: _Optional[float] = ..., defaults_svg_bytes: _Optional[int] = ..., unconstrained_ssim: _Optional[float] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class VectorizeStreamRequest(_message.Message):
     __slots__ = ("image", "options")

@@ -1,0 +1,178 @@
+"""The quality benchmark on logos the project never saw: other brands, another source.
+
+Logos come from the npm package ``@iconify-json/logos`` (gilbarbara's brand logos, CC0; fetched
+with ``npm pack`` into ``bench/out/unseen`` on first use, never committed). A seeded sample
+(names that also occur among the dev logos left out) is rendered with its long side at
+``--size`` px, once as a transparent PNG and once on white as a JPEG (quality 70: the artefacts
+of a logo grabbed from a web page). Every row runs on the same pictures in the same run:
+VTracer's defaults, the peers (VTracer 1.0 ``cutout`` and Potrace multi-colour), the best fixed
+configuration of the training pool, and the methods with the shipped models (trained on the dev
+logos only).
+
+    python bench/unseen.py [--n 40] [--size 256] [--methods default,cutout,potrace,fixed,mapping,search]
+                           [--search-budget 5] [--markdown bench/out/unseen.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import resvg_py
+from PIL import Image
+
+from tracewise import peers
+from tracewise.benchmark import PEERS, machine, markdown, summarise
+from tracewise.dataset import Logo, logos
+from tracewise.decode import decode
+from tracewise.methods import mapping, regional, search
+from tracewise.methods.base import baseline
+from tracewise.objective import Candidate, Job, Objective
+from tracewise.params import Params
+from tracewise.trace import trace
+from tracewise.training import mapping as training
+
+PACKAGE = "@iconify-json/logos@1.2.19"
+OUT = Path("bench/out/unseen")
+
+
+def _icons() -> dict[str, str]:
+    """name -> standalone SVG text, from the npm package (fetched once)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    tgz = next(OUT.glob("iconify-json-logos-*.tgz"), None)
+    if tgz is None:
+        subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=OUT, check=True, timeout=300)
+        tgz = next(OUT.glob("iconify-json-logos-*.tgz"))
+    with tarfile.open(tgz) as tar:
+        data = json.load(tar.extractfile("package/icons.json"))  # type: ignore[arg-type]
+    w0, h0 = data.get("width", 16), data.get("height", 16)
+    out = {}
+    for name, icon in data["icons"].items():
+        w, h = icon.get("width", w0), icon.get("height", h0)
+        out[name] = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
+            f"{icon['body']}</svg>"
+        )
+    return out
+
+
+def sample(n: int, seed: int = 20261201) -> dict[str, str]:
+    icons = _icons()
+    dev = {lg.name for lg in logos()}
+    dev_words = {w for name in dev for w in name.split("-") if len(w) > 3}
+    names = sorted(k for k in icons if not any(w in dev_words for w in k.split("-")))
+    rng = np.random.default_rng(seed)
+    return {k: icons[k] for k in sorted(rng.choice(names, n, replace=False))}
+
+
+def pictures(svgs: dict[str, str], size: int) -> list[tuple[Logo, bytes, str]]:
+    """(Logo, encoded image, kind) per logo and kind (png, jpeg); the SVG is written beside."""
+    out = []
+    folder = OUT / f"svg{size}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, svg in svgs.items():
+        path = folder / f"{name}.svg"
+        path.write_text(svg)
+        probe = Image.open(io.BytesIO(bytes(resvg_py.svg_to_bytes(svg_string=svg))))
+        w, h = probe.size
+        width = size if w >= h else max(8, round(size * w / h))
+        rgba = np.asarray(Image.open(io.BytesIO(bytes(resvg_py.svg_to_bytes(svg_string=svg, width=width)))))
+        rgba = np.asarray(Image.fromarray(rgba).convert("RGBA"))
+        if min(rgba.shape[:2]) < 8:
+            continue
+        png = io.BytesIO()
+        Image.fromarray(rgba).save(png, "PNG")
+        a = rgba[:, :, 3:4] / 255.0
+        white = (rgba[:, :, :3] * a + 255 * (1 - a)).astype(np.uint8)
+        jpg = io.BytesIO()
+        Image.fromarray(white).save(jpg, "JPEG", quality=70)
+        for kind, data in (("png", png.getvalue()), ("jpeg", jpg.getvalue())):
+            out.append((Logo(name, kind, path, path, 0), data, kind))
+    return out
+
+
+def run_row(logo: Logo, data: bytes, method: str, fixed: Params, budgets: dict) -> dict:
+    picture = decode(data)
+    budget = budgets.get(method, 10.0)
+    t = time.perf_counter()
+    job = Job(picture, Objective(budget_s=budget), budget)
+    if method == "default":
+        cand, evaluations, notes = baseline(job), 1, []
+    elif method in PEERS:
+        svg = peers.vtracer_cutout(picture) if method == "cutout" else peers.potrace_multicolour(picture)
+        cand, evaluations, notes = Candidate(None, svg, job.reference.measure(svg)), 1, []
+    elif method == "fixed":
+        svg = trace(job.prepared, fixed)
+        cand, evaluations, notes = Candidate(fixed, svg, job.reference.measure(svg)), 1, []
+    else:
+        runner = {"mapping": mapping.run, "search": search.run, "regional": regional.run}[method]
+        res = runner(job)
+        cand, evaluations, notes = Candidate(None, res.svg, res.quality), res.evaluations, res.notes
+    q = cand.quality
+    return {
+        "logo": f"{logo.name}/{logo.category}",
+        "category": logo.category,
+        "method": method,
+        "ssim": q.ssim,
+        "score": q.score,
+        "bytes": q.svg_bytes,
+        "cap": job.cap,
+        "seconds": time.perf_counter() - t,
+        "evaluations": evaluations,
+        "fidelity4x": None,
+        "notes": notes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--methods", default="default,cutout,potrace,fixed,mapping,search")
+    ap.add_argument("--search-budget", type=float, default=5.0)
+    ap.add_argument("--table", type=Path, default=Path("data/mapping_table.npz"))
+    ap.add_argument("--markdown", type=Path, default=None)
+    a = ap.parse_args(argv)
+    methods = [m for m in a.methods.split(",") if m]
+    if "potrace" in methods and not peers.potrace_available():
+        print("potrace row skipped: the potrace program is not installed (Debian: apt-get install potrace)")
+        methods.remove("potrace")
+    table = training.load(a.table)
+    pool = [Params.from_dict(d) for d in json.loads(str(table["pool"]))]
+    u = training.utility(table)
+    fixed = pool[training.best_fixed(u, training.allowed(table, None))]
+    print(f"machine: {machine()}; {PACKAGE}, {a.n} logos at {a.size} px (png and jpeg)")
+    t0 = time.perf_counter()
+    rows = []
+    cases = pictures(sample(a.n), a.size)
+    for i, (logo, data, _) in enumerate(cases):
+        done = [run_row(logo, data, m, fixed, {"search": a.search_budget}) for m in methods]
+        rows += done
+        print(
+            f"[{i + 1}/{len(cases)}] {logo.category:4s} {logo.name[:30]:30s} "
+            + " ".join(f"{d['method']}={d['ssim']:.4f}/{d['bytes']}" for d in done),
+            flush=True,
+        )
+    summary = summarise(rows, methods, ("png", "jpeg"))
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, {a.n} unseen logos ({PACKAGE}) at "
+        f"{a.size} px, png and jpeg, search {a.search_budget:g} s, wall {time.perf_counter() - t0:.0f} s"
+    )
+    md = markdown(summary, header)
+    print(md)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"rows{a.size}.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    if a.markdown:
+        a.markdown.write_text(md + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
