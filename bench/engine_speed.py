@@ -1,11 +1,11 @@
 """Engine micro-benchmark, in one run: features, SSIM (ours vs scikit-image), one evaluation.
 
-    python bench/engine_speed.py [--repeat 3]
+    python bench/engine_speed.py [--repeat 3] [--size 1024]
 
-Over every dev logo (256 px): feature extraction; the router (ONNX alone, and the whole
-decision with features and the logo-type model); colour SSIM with our integral
-implementation against ``skimage.metrics.structural_similarity`` on the same pairs (ratio,
-and the largest difference); the parts of one evaluation (trace, render, measure).
+Over every dev logo (256 px, or its SVG rendered at ``--size``): feature extraction; the router
+(ONNX alone, and the whole decision with features and the logo-type model); colour SSIM with our
+OpenCV box-filter implementation against ``skimage.metrics.structural_similarity`` on the same
+pairs (ratio, and the largest difference); the parts of one evaluation (trace, render, measure).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from tracewise.dataset import logos
-from tracewise.decode import prepare
+from tracewise.dataset import logos, render_svg_file
+from tracewise.decode import from_array, prepare
 from tracewise.features import features
 from tracewise.params import Params
 from tracewise.quality import Reference, on_white, render, ssim
@@ -40,6 +40,7 @@ def _skimage_ssim(x: np.ndarray, y: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--size", type=int, default=None, help="render the dev SVGs at this width")
     a = ap.parse_args(argv)
     from tracewise.router import default_router, request_features
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     t_onnx, t_route = [], []
     for _ in range(a.repeat):
         for logo in logos():
-            pic = logo.picture()
+            pic = logo.picture() if a.size is None else from_array(render_svg_file(logo.svg, a.size))
             dt, f = timed(features, pic.rgba)
             t_feat.append(dt)
             x = np.concatenate([f, np.asarray(request_features(5.0), np.float32)])
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     def ms(xs: list[float], q: float) -> float:
         return float(np.percentile(xs, q) * 1000)
 
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus; {len(t_feat)} samples")
+    size = a.size or 256
+    where = f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus"
+    print(f"machine: {where}; {len(t_feat)} samples at {size} px")
     print("| step | p50 ms | p95 ms | p99 ms |")
     print("|---|---|---|---|")
     for name, xs in [

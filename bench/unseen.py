@@ -29,14 +29,11 @@ import resvg_py
 from PIL import Image
 
 from tracewise import peers
-from tracewise.benchmark import PEERS, machine, markdown, summarise
+from tracewise.benchmark import machine, markdown, run_one, summarise
 from tracewise.dataset import Logo, logos
 from tracewise.decode import decode
-from tracewise.methods import mapping, regional, search
-from tracewise.methods.base import baseline
-from tracewise.objective import Candidate, Job, Objective
+from tracewise.methods.mapping import default_model
 from tracewise.params import Params
-from tracewise.trace import trace
 from tracewise.training import mapping as training
 
 PACKAGE = "@iconify-json/logos@1.2.19"
@@ -99,36 +96,10 @@ def pictures(svgs: dict[str, str], size: int) -> list[tuple[Logo, bytes, str]]:
 
 
 def run_row(logo: Logo, data: bytes, method: str, fixed: Params, budgets: dict) -> dict:
-    picture = decode(data)
-    budget = budgets.get(method, 10.0)
-    t = time.perf_counter()
-    job = Job(picture, Objective(budget_s=budget), budget)
-    if method == "default":
-        cand, evaluations, notes = baseline(job), 1, []
-    elif method in PEERS:
-        svg = peers.vtracer_cutout(picture) if method == "cutout" else peers.potrace_multicolour(picture)
-        cand, evaluations, notes = Candidate(None, svg, job.reference.measure(svg)), 1, []
-    elif method == "fixed":
-        svg = trace(job.prepared, fixed)
-        cand, evaluations, notes = Candidate(fixed, svg, job.reference.measure(svg)), 1, []
-    else:
-        runner = {"mapping": mapping.run, "search": search.run, "regional": regional.run}[method]
-        res = runner(job)
-        cand, evaluations, notes = Candidate(None, res.svg, res.quality), res.evaluations, res.notes
-    q = cand.quality
-    return {
-        "logo": f"{logo.name}/{logo.category}",
-        "category": logo.category,
-        "method": method,
-        "ssim": q.ssim,
-        "score": q.score,
-        "bytes": q.svg_bytes,
-        "cap": job.cap,
-        "seconds": time.perf_counter() - t,
-        "evaluations": evaluations,
-        "fidelity4x": None,
-        "notes": notes,
-    }
+    row = run_one(logo, method, default_model(), fixed, budgets, picture=decode(data))
+    row["logo"] = f"{logo.name}/{logo.category}"
+    del row["svg"]
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:

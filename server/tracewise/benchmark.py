@@ -30,7 +30,7 @@ import numpy as np
 
 from . import peers
 from .dataset import CATEGORIES, Logo, logos, render_svg_file
-from .decode import from_array
+from .decode import Picture, from_array
 from .evaluate import pool, warmup
 from .methods import mapping, regional, search
 from .methods.base import baseline
@@ -94,8 +94,11 @@ def run_one(
     fixed: Params,
     budgets: dict,
     size: int | None = None,
+    picture: Picture | None = None,
 ) -> dict:
-    picture = picture_of(logo, size)
+    """One row: ``method`` on the logo (its PNG, its SVG rendered at ``size``, or ``picture``)."""
+    fidelity = size is None and picture is None
+    picture = picture_of(logo, size) if picture is None else picture
     budget = budgets.get(method, 10.0)
     t = time.perf_counter()
     job = Job(picture, Objective(budget_s=budget), budget)
@@ -127,7 +130,7 @@ def run_one(
         "cap": job.cap,
         "seconds": seconds,
         "evaluations": evaluations,
-        "fidelity4x": fidelity_4x(cand.svg, logo, picture.width) if size is None else None,
+        "fidelity4x": fidelity_4x(cand.svg, logo, picture.width) if fidelity else None,
         "source": source,
         "notes": notes,
         "svg": cand.svg,

@@ -53,3 +53,19 @@ def test_shipped_model_loads_and_ranks(dev_logos):
     m = default_model()
     ranked = m.rank(features(dev_logos[0].picture().rgba))
     assert len(ranked) == len(m.codebook) and len(set(ranked)) == len(ranked)
+
+
+def test_search_found_configurations_never_serve_their_own_fold(small_table):
+    """A model scored on fold f takes its codebook only from the seeded pool and configurations
+    search found on other folds' logos; the utility is never below the floor."""
+    t = training.load(small_table)
+    n, p = t["score"].shape
+    # pretend the last half of the pool was found by search on fold 0's logos, and is excellent
+    t["pool_fold"] = np.array([-1] * (p // 2) + [0] * (p - p // 2), np.int8)
+    t["score"][:, p // 2 :] = 0.999
+    t["bytes"][:, p // 2 :] = 1
+    fitted = training.fit(t, np.arange(n), k=6, held_out=0)
+    assert all(t["pool_fold"][j] != 0 for j in fitted.codebook)
+    assert any(t["pool_fold"][j] == 0 for j in training.fit(t, np.arange(n), k=6, held_out=1).codebook)
+    u = training.utility(t)
+    assert (u >= training.floor(t)[:, None] - 1e-12).all()

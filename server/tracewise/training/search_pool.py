@@ -29,12 +29,12 @@ import numpy as np
 
 from ..dataset import augmentations, logos
 from ..decode import prepare, working
-from ..evaluate import evaluate_one, pool
+from ..evaluate import pool
 from ..methods import search
 from ..objective import Job, Objective
 from ..params import Params
 from ..quality import Reference
-from .table import table_hash
+from .table import measure_pool, table_hash
 
 CONFIGS = Path("data/mapping_search_configs.json")
 
@@ -61,14 +61,7 @@ def found(budget: float, augs: tuple[str, ...], out: Path = CONFIGS) -> list[dic
 def _columns(args: tuple) -> tuple[int, list[float], list[float], list[int]]:
     i, picture, configs = args
     picture = working(picture)
-    prepared, reference = prepare(picture), Reference(picture.rgba)
-    scores, ssims, sizes = [], [], []
-    for p in configs:
-        _, q = evaluate_one(prepared, reference, p)
-        scores.append(q.score)
-        ssims.append(q.ssim)
-        sizes.append(q.svg_bytes)
-    return i, scores, ssims, sizes
+    return i, *measure_pool(prepare(picture), Reference(picture.rgba), configs)
 
 
 def extend(table_path: Path, configs_path: Path = CONFIGS, jobs: int = 2) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import augmentations, logos
-from ..decode import prepare, working
+from ..decode import Prepared, prepare, working
 from ..evaluate import evaluate_one
 from ..features import FEATURE_NAMES, features
 from ..params import DIM, Params, defaults, from_vector
@@ -62,6 +62,19 @@ def config_pool(n_random: int = 64, seed: int = POOL_SEED) -> list[Params]:
     return pool
 
 
+def measure_pool(
+    prepared: Prepared, reference: Reference, pool: list[Params]
+) -> tuple[list[float], list[float], list[int]]:
+    """Score, SSIM and bytes of every configuration on one picture."""
+    scores, ssims, sizes = [], [], []
+    for p in pool:
+        _, q = evaluate_one(prepared, reference, p)
+        scores.append(q.score)
+        ssims.append(q.ssim)
+        sizes.append(q.svg_bytes)
+    return scores, ssims, sizes
+
+
 def _row(args: tuple[str, str, int, str, object, list[Params]]) -> dict:
     name, category, fold, aug, picture, pool = args
     t = time.perf_counter()
@@ -71,12 +84,7 @@ def _row(args: tuple[str, str, int, str, object, list[Params]]) -> dict:
     raw = trace_baseline(picture)
     base_q = reference.measure(raw)
     cap = len(raw)
-    scores, ssims, sizes = [], [], []
-    for p in pool:
-        _, q = evaluate_one(prepared, reference, p)
-        scores.append(q.score)
-        ssims.append(q.ssim)
-        sizes.append(q.svg_bytes)
+    scores, ssims, sizes = measure_pool(prepared, reference, pool)
     return {
         "name": name,
         "category": category,
