@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint bench bench-reliability train train-router router-runs router-seeds serve protos k8s lock audit
+.PHONY: install system-tools test lint bench bench-reliability train train-router router-runs router-seeds serve protos k8s lock audit
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,18 @@ lint: install node_modules/.bin/buf
 	@# the container build (no Docker engine needed to lint it)
 	if [ -x $(VENV)/bin/hadolint ]; then $(VENV)/bin/hadolint Dockerfile; fi
 
-test: install lint
+# Programs some tests and benchmarks use, from Debian where missing (potrace: the benchmark's peer).
+# A machine without apt or root still runs the suite: those tests skip and say why.
+system-tools:
+	@command -v potrace >/dev/null || (command -v apt-get >/dev/null && \
+		(apt-get install -y -qq potrace >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq potrace >/dev/null 2>&1)) || \
+		echo "potrace not installed: its tests will skip")
+
+test: install lint system-tools
 	$(PY) -m pytest -q
 
-bench: install
+bench: install system-tools
 	$(PY) bench/quality.py --markdown bench/out/quality.md --sheet docs/contact_sheet.png
 
 train: install
