@@ -1,15 +1,17 @@
 """The quality benchmark over ``../shared/logos``, all rows in one run.
 
-    python bench/quality.py [--methods default,cutout,potrace,fixed,mapping,search,regional]
+    python bench/quality.py [--methods default,cutout,potrace,fixed,mapping,search,regional,search@peers]
                             [--search-budget 5] [--regional-budget 30] [--limit N] [--size 1024]
                             [--markdown BENCHMARKS-quality.md] [--sheet docs/contact_sheet.png]
 
 Rows: VTracer's defaults (the baseline); the best free peers on the same pixels, VTracer 1.0's
 ``cutout`` with our pre-processing and Potrace multi-colour (``tracewise.peers``; skipped with a
 message where the ``potrace`` program is missing); the best fixed configuration of the training
-pool; each method. Every learned piece (mapping model, best fixed configuration) is trained on one
-fold of logos and evaluated on the other (two-fold, by logo), so no figure comes from a logo it
-trained on. ``--size`` renders the original SVGs at that width instead of using the 256 px PNGs.
+pool; each method; ``<method>@peers``: the method with the smaller of the peers' SVG sizes for
+the picture as its byte cap (equal bytes). Every learned piece (mapping model, best fixed
+configuration) is trained on one fold of logos and evaluated on the other (two-fold, by logo), so
+no figure comes from a logo it trained on. ``--size`` renders the original SVGs at that width
+instead of using the 256 px PNGs.
 Prints the machine, the table per category and overall, and writes the per-image rows as JSON.
 """
 
@@ -42,6 +44,9 @@ from .training import mapping as training
 
 ALL = ("default", "cutout", "potrace", "fixed", "mapping", "search", "regional")
 PEERS = ("cutout", "potrace")
+# A method at the peers' size: its byte cap is the smaller of the peers' SVGs for the same picture
+# (their rows must come first in --methods), so beating them there is beating them at equal bytes.
+AT_PEERS = tuple(f"{m}@peers" for m in ("mapping", "search", "regional"))
 WORSE_BY = 0.002  # an image counts as worse than VTracer's defaults below their SSIM by more than this
 
 
@@ -95,13 +100,16 @@ def run_one(
     budgets: dict,
     size: int | None = None,
     picture: Picture | None = None,
+    cap: int | None = None,
 ) -> dict:
-    """One row: ``method`` on the logo (its PNG, its SVG rendered at ``size``, or ``picture``)."""
+    """One row: ``method`` on the logo (its PNG, its SVG rendered at ``size``, or ``picture``),
+    under the byte cap ``cap`` (default: the engine's)."""
     fidelity = size is None and picture is None
     picture = picture_of(logo, size) if picture is None else picture
+    name, method = method, method.removesuffix("@peers")
     budget = budgets.get(method, 10.0)
     t = time.perf_counter()
-    job = Job(picture, Objective(budget_s=budget), budget)
+    job = Job(picture, Objective(budget_s=budget, max_svg_bytes=cap), budget)
     if method == "default":
         cand = baseline(job)
         evaluations, source, notes = 1, "", []
@@ -123,7 +131,7 @@ def run_one(
     return {
         "logo": logo.name,
         "category": logo.category,
-        "method": method,
+        "method": name,
         "ssim": q.ssim,
         "score": q.score,
         "bytes": q.svg_bytes,
@@ -243,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet", type=Path, default=None)
     a = ap.parse_args(argv)
     methods = [m for m in a.methods.split(",") if m]
-    unknown = sorted(set(methods) - set(ALL))
+    unknown = sorted(set(methods) - set(ALL) - set(AT_PEERS))
     if unknown:
         ap.error(f"unknown rows {unknown}; choose from {', '.join(ALL)}")
+    first_peer = min((methods.index(p) for p in PEERS if p in methods), default=len(methods))
+    if any(m in AT_PEERS and methods.index(m) < first_peer for m in methods):
+        ap.error("an @peers row needs a peer row (cutout, potrace) before it in --methods")
     if "potrace" in methods and not peers.potrace_available():
         print("potrace row skipped: the potrace program is not installed (Debian: apt-get install potrace)")
         methods.remove("potrace")
@@ -260,8 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         t0 = time.perf_counter()
         for i, logo in enumerate(chosen):
+            here: dict[str, dict] = {}
             for m in methods:  # models[fold] was trained on the other fold
-                rows.append(run_one(logo, m, models[logo.fold], fixed[logo.fold], budgets, a.size))
+                cap = min(here[p]["bytes"] for p in PEERS if p in here) if m in AT_PEERS else None
+                here[m] = run_one(logo, m, models[logo.fold], fixed[logo.fold], budgets, a.size, cap=cap)
+                rows.append(here[m])
             done = {m: next(r for r in rows[::-1] if r["method"] == m) for m in methods}
             print(
                 f"[{i + 1}/{len(chosen)}] {logo.category:8s} {logo.name[:34]:34s} "
