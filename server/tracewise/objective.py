@@ -27,7 +27,7 @@ from .decode import TRACE_MAX_PIXELS, Picture, Prepared, prepare, working
 from .errors import InvalidParameter
 from .params import DEFAULT_STYLE, MAX_COLORS, Params, check_style, normalise_palette
 from .quality import Quality, Reference
-from .trace import compact, trace, trace_baseline, vtracer_svg
+from .trace import compact, set_size, trace, trace_baseline, vtracer_svg
 
 MAX_BUDGET_S = 600.0
 
@@ -160,9 +160,13 @@ class Job:
 
     @property
     def cap(self) -> int:
-        """The byte cap: the request's, or by default the length of VTracer's own default output."""
+        """The byte cap: the request's, or by default the length of VTracer's own default output
+        (shown at the picture's size when it was traced at a working resolution)."""
         if self._cap is None:
-            self._cap = len(self.defaults_svg)
+            svg = self.defaults_svg
+            if self.scaled:
+                svg = set_size(svg, self.source.width, self.source.height)
+            self._cap = len(svg)
         return self._cap
 
     def floor_candidates(self) -> list[Candidate]:

@@ -265,10 +265,11 @@ def test_a_24_megapixel_picture_converts_at_a_working_resolution():
     SVG keeps the original size, and the report says so."""
     from tests.unit.test_decode import _big_logo
 
-    rgba = _big_logo(6000, 4000)
-    r = vectorize(encode(rgba), "default")
+    data = encode(_big_logo(6000, 4000))
+    r = vectorize(data, "default")
     assert 'width="6000" height="4000"' in r.svg and "viewBox=" in r.svg
     assert any("traced and measured at" in n and "6000x4000" in n for n in r.notes)
-    assert r.quality.ssim > 0.95 and r.quality.svg_bytes == len(r.svg.encode())
-    m = vectorize(encode(rgba), "mapping")
+    assert r.quality.ssim > 0.95 and r.quality.svg_bytes == len(r.svg.encode()) == r.cap_bytes
+    m = vectorize(data, "mapping")
     assert 'width="6000" height="4000"' in m.svg and m.quality.score >= m.defaults.score - 1e-12
+    assert m.quality.svg_bytes <= m.cap_bytes
