@@ -42,8 +42,12 @@ test: install lint system-tools
 bench: install system-tools
 	$(PY) bench/quality.py --markdown bench/out/quality.md --sheet docs/contact_sheet.png
 
+# The mapping model from scratch (about 45 minutes on 2 cores): the seeded pool's table, then the
+# configurations search finds on each dev logo added to it (fold-tagged), then the model
 train: install
 	$(PY) -m tracewise.training.table -o data/mapping_table.npz
+	rm -f data/mapping_search_configs.json
+	$(PY) -m tracewise.training.search_pool --budget 1.5 --augs orig,jpeg
 	$(PY) -m tracewise.training.mapping
 
 # The router and logo-type models from the shipped runs in data/ (about a minute)
