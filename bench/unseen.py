@@ -40,8 +40,8 @@ PACKAGE = "@iconify-json/logos@1.2.19"
 OUT = Path("bench/out/unseen")
 
 
-def _icons() -> dict[str, str]:
-    """name -> standalone SVG text, from the npm package (fetched once)."""
+def _icons() -> dict[str, tuple[str, int, int]]:
+    """name -> (standalone SVG text, width, height), from the npm package (fetched once)."""
     OUT.mkdir(parents=True, exist_ok=True)
     tgz = next(OUT.glob("iconify-json-logos-*.tgz"), None)
     if tgz is None:
@@ -53,14 +53,15 @@ def _icons() -> dict[str, str]:
     out = {}
     for name, icon in data["icons"].items():
         w, h = icon.get("width", w0), icon.get("height", h0)
-        out[name] = (
+        svg = (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
             f"{icon['body']}</svg>"
         )
+        out[name] = (svg, int(w), int(h))
     return out
 
 
-def sample(n: int, seed: int = 20261201) -> dict[str, str]:
+def sample(n: int, seed: int = 20261201) -> dict[str, tuple[str, int, int]]:
     icons = _icons()
     dev = {lg.name for lg in logos()}
     dev_words = {w for name in dev for w in name.split("-") if len(w) > 3}
@@ -69,16 +70,14 @@ def sample(n: int, seed: int = 20261201) -> dict[str, str]:
     return {k: icons[k] for k in sorted(rng.choice(names, n, replace=False))}
 
 
-def pictures(svgs: dict[str, str], size: int) -> list[tuple[Logo, bytes, str]]:
+def pictures(svgs: dict[str, tuple[str, int, int]], size: int) -> list[tuple[Logo, bytes, str]]:
     """(Logo, encoded image, kind) per logo and kind (png, jpeg); the SVG is written beside."""
     out = []
     folder = OUT / f"svg{size}"
     folder.mkdir(parents=True, exist_ok=True)
-    for name, svg in svgs.items():
+    for name, (svg, w, h) in svgs.items():
         path = folder / f"{name}.svg"
         path.write_text(svg)
-        probe = Image.open(io.BytesIO(bytes(resvg_py.svg_to_bytes(svg_string=svg))))
-        w, h = probe.size
         width = size if w >= h else max(8, round(size * w / h))
         rgba = np.asarray(Image.open(io.BytesIO(bytes(resvg_py.svg_to_bytes(svg_string=svg, width=width)))))
         rgba = np.asarray(Image.fromarray(rgba).convert("RGBA"))

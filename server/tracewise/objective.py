@@ -25,7 +25,7 @@ import numpy as np
 
 from .decode import TRACE_MAX_PIXELS, Picture, Prepared, prepare, working
 from .errors import InvalidParameter
-from .params import DEFAULT_STYLE, MAX_COLORS, Params, check_style, normalise_palette
+from .params import DEFAULT_STYLE, MAX_COLORS, STYLE_TO_MODE, Params, check_style, normalise_palette
 from .quality import Quality, Reference
 from .trace import compact, set_size, trace, trace_baseline, vtracer_svg
 
@@ -68,7 +68,7 @@ class Objective:
 
     def params(self, p: Params) -> Params:
         """``p`` in this request's style and colour constraints."""
-        if p.mode != Params().with_style(self.style).mode:
+        if p.mode != STYLE_TO_MODE[self.style]:
             p = p.with_style(self.style)
         return p.constrained(self.max_colors or 0, self.palette)
 
@@ -179,20 +179,15 @@ class Job:
             raw = self.defaults_svg if p == Params() else vtracer_svg(self.picture.rgba, p)
             raw = compact(raw, w, h, 0)
             out = [Candidate(p, raw, self.reference.measure(raw), "vtracer-defaults")]
-            if self.prepared.pad or self.prepared.rgba is not self.picture.rgba:
+            if self.prepared.pad:  # transparent: the pre-processed pixels differ from the raw ones
                 svg = trace(self.prepared, p)
                 out.append(Candidate(p, svg, self.reference.measure(svg), "vtracer-defaults-prepared"))
             self._floor = out
         return self._floor
 
     def floor(self) -> Candidate:
-        """The better of ``floor_candidates`` as this request ranks results."""
-        best: Candidate | None = None
-        for c in self.floor_candidates():
-            if best is None or self.key(c.quality) > self.key(best.quality):
-                best = c
-        assert best is not None
-        return best
+        """The better of ``floor_candidates`` as this request ranks results (the first on a tie)."""
+        return max(self.floor_candidates(), key=lambda c: self.key(c.quality))
 
     def remaining(self) -> float:
         """Seconds left (0 once cancelled)."""

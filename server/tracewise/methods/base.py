@@ -73,13 +73,12 @@ def finish(
     ``default`` method, which *is* VTracer's defaults."""
     notes: list[str] = [*job.notes(), *extra.pop("notes", [])]
     floors = job.floor_candidates() if floor else []
-    for c in floors:
-        if job.key(c.quality) > job.key(best.quality):
-            notes.append(
-                f"{c.label} ranked above {best.label or method} "
-                f"(SSIM {c.quality.ssim:.4f} against {best.quality.ssim:.4f}); returned them"
-            )
-            best = c
+    if floors and job.key((f := job.floor()).quality) > job.key(best.quality):
+        notes.append(
+            f"{f.label} ranked above {best.label or method} "
+            f"(SSIM {f.quality.ssim:.4f} against {best.quality.ssim:.4f}); returned them"
+        )
+        best = f
     quality = best.quality
     svg = best.svg
     if job.scaled:

@@ -104,9 +104,7 @@ def run(
     workers = pool()
     evaluator = evaluator or Evaluator(job.prepared, job.reference, workers)
     whole = SearchState(job, evaluator)
-    for c in job.floor_candidates():
-        whole.offer(c)
-        whole.seen.add(c.params)
+    whole.start_from_floor()
     regions = split(job.picture.rgba)
     budget = job.remaining()
     share = WHOLE_SHARE if regions else 1.0

@@ -49,6 +49,12 @@ class SearchState:
         self.seen: set[Params] = set()
         self.history: list[Candidate] = []
 
+    def start_from_floor(self) -> None:
+        """The floor (VTracer's defaults) is the first best; its configuration is not traced again."""
+        for c in self.job.floor_candidates():
+            self.offer(c)
+            self.seen.add(c.params)
+
     def offer(self, c: Candidate) -> bool:
         before = self.best
         self.best = self.job.better(self.best, c)
@@ -116,9 +122,7 @@ def run(
 ) -> Result:
     evaluator = evaluator or Evaluator(job.prepared, job.reference, pool())
     state = SearchState(job, evaluator)
-    for c in job.floor_candidates():
-        state.offer(c)
-        state.seen.add(c.params)
+    state.start_from_floor()
     optimise(state, starting_points(job, model=model), job.deadline - MARGIN_S, seed)
     assert state.best is not None
     return finish("search", job, state.best, evaluator.count, cut_short=job.cancel.is_set())

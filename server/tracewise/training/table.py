@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import multiprocessing as mp
 import time
@@ -39,20 +40,13 @@ def config_pool(n_random: int = 64, seed: int = POOL_SEED) -> list[Params]:
     points of the search box. Nothing here looks at the data."""
     base = defaults("spline")
     pool = [replace(base, hierarchical=h, path_precision=pp) for h in ("stacked", "cutout") for pp in (2, 1)]
-    for h in ("stacked", "cutout"):
-        for fs in (1, 2, 4):
-            for cp in (6, 7, 8):
-                for sim in (0.0, 0.5, 1.0):
-                    p = replace(
-                        base,
-                        hierarchical=h,
-                        filter_speckle=fs,
-                        color_precision=cp,
-                        simplify=sim,
-                        path_precision=1,
-                    )
-                    if p not in pool:
-                        pool.append(p)
+    grid = itertools.product(("stacked", "cutout"), (1, 2, 4), (6, 7, 8), (0.0, 0.5, 1.0))
+    for h, fs, cp, sim in grid:
+        p = replace(
+            base, hierarchical=h, filter_speckle=fs, color_precision=cp, simplify=sim, path_precision=1
+        )
+        if p not in pool:
+            pool.append(p)
     rng = np.random.default_rng(seed)
     target = len(pool) + n_random
     while len(pool) < target:
