@@ -596,6 +596,21 @@ class Ingress:
             return health_pb2.HealthCheckResponse.SERVING
         return None
 
+    async def __call__(self, request: Any) -> Any:
+        """Ray's HTTP proxy (``http_options``) routes every HTTP request here. The HTTP/JSON API is
+        not built yet: answer with a status and a message that says where the API is, not Ray's
+        bare 500."""
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(
+            {
+                "code": "UNIMPLEMENTED",
+                "message": "Tracewise has no HTTP API yet; use gRPC (tracewise.v1.VectorizeService) "
+                "on the service's gRPC port",
+            },
+            status_code=501,
+        )
+
     async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
         status = self._health(request.service)
         if status is None:

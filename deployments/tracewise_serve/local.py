@@ -73,8 +73,10 @@ def start(
     app = build_app(app_cfg.get("args"), overrides(app_cfg))
     serve.run(app, name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     dash = getattr(info, "dashboard_url", "")
+    http = config.get("http_options") or {}
     return {
         "grpc": f"127.0.0.1:{grpc['port']}",
+        "http": f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}",
         "dashboard": f"http://{dash}" if dash else "(none)",
         "metrics": f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port and not address else "(Ray's)",
     }

@@ -28,6 +28,7 @@ class Stack:
     grpc: str
     metrics_url: str
     traces: OTLPReceiver
+    http: str
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +62,7 @@ def stack(store_path):
             )
             with Client(addresses["grpc"], api_key=KEY, timeout=60) as c:
                 c.wait_ready(60)
-            yield Stack(addresses["grpc"], addresses["metrics"], receiver)
+            yield Stack(addresses["grpc"], addresses["metrics"], receiver, addresses["http"])
         finally:
             local.stop()
             os.environ.clear()
