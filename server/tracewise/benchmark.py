@@ -121,6 +121,13 @@ def run_one(
         svg = trace(job.prepared, fixed)
         cand = Candidate(fixed, svg, job.reference.measure(svg))
         evaluations, source, notes = 1, "", []
+    elif method == "auto":  # the shipped router and models, as a user's request meets them
+        from .engine import vectorize
+
+        res = vectorize(picture, "auto", Objective(budget_s=budget, max_svg_bytes=cap))
+        cand = Candidate(None, res.svg, res.quality)
+        assert res.decision is not None
+        evaluations, source, notes = res.evaluations, res.decision.arm, res.notes
     else:
         runner = {"mapping": mapping.run, "search": search.run, "regional": regional.run}[method]
         res = runner(job, model=model)

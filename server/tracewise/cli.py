@@ -114,7 +114,7 @@ def _retrain(a: argparse.Namespace) -> int:
     from .training.router import retrain
 
     out = a.out or Path(str(resources.files("tracewise") / "models"))
-    retrain(a.db, a.table, out)
+    retrain(a.db, a.runs, out)
     return 0
 
 
@@ -124,12 +124,12 @@ def _route(a: argparse.Namespace) -> int:
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
     t = time.perf_counter()
     picture = decode(data, a.max_pixels)
-    objective = Objective(
-        style=a.style, max_svg_bytes=a.max_bytes, target_ssim=a.target_ssim, budget_s=a.budget
-    )
+    objective = _objective(a)
     decision = engine.route(picture, objective)
     report = {
         "method": decision.method,
+        "arm": decision.arm,
+        "budget_s": decision.budget_s,
         "logo_type": decision.logo_type,
         "confidence": round(decision.confidence, 4),
         "probabilities": decision.probabilities,
@@ -143,7 +143,7 @@ def _route(a: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(
-            f"{report['method']} (confidence {report['confidence']:.2f}, logo type {report['logo_type']}, "
+            f"{report['arm']} (confidence {report['confidence']:.2f}, logo type {report['logo_type']}, "
             f"{report['decision_ms']:.1f} ms)"
         )
     return 0
@@ -153,11 +153,9 @@ def _palette(text: str | None) -> list[str]:
     return [c for c in (text or "").replace(" ", ",").split(",") if c]
 
 
-def _convert(a: argparse.Namespace) -> int:
-    data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
-    if a.server:
-        return _convert_remote(a, data)
-    objective = Objective(
+def _objective(a: argparse.Namespace) -> Objective:
+    """The request's options from ``convert``'s and ``route``'s flags (the same names)."""
+    return Objective(
         style=a.style,
         max_svg_bytes=a.max_bytes,
         target_ssim=a.target_ssim,
@@ -165,6 +163,13 @@ def _convert(a: argparse.Namespace) -> int:
         max_colors=a.max_colors,
         palette=tuple(_palette(a.palette)),
     )
+
+
+def _convert(a: argparse.Namespace) -> int:
+    data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
+    if a.server:
+        return _convert_remote(a, data)
+    objective = _objective(a)
     bar = ProgressBar(sys.stderr.isatty() and not a.quiet)
     try:
         result = engine.vectorize(data, a.method, objective, max_pixels=a.max_pixels, progress=bar)
@@ -207,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--style", default="spline", choices=STYLES)
     r.add_argument("--max-bytes", type=int, default=None, help="the request's SVG size cap")
     r.add_argument("--target-ssim", type=float, default=None, help="the request's quality target")
+    r.add_argument("--max-colors", type=int, default=None, help="the request's colour limit")
+    r.add_argument("--palette", default=None, help="the request's palette, e.g. '#0a66c2,#ffffff'")
     r.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_route)
@@ -215,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     rsub = rt.add_subparsers(dest="router_command", required=True)
     re_ = rsub.add_parser("retrain", help="retrain from the results store; keeps the better model")
     re_.add_argument("--db", type=Path, required=True)
-    re_.add_argument("--table", type=Path, default=Path("data/router_table.csv"))
+    re_.add_argument("--runs", type=Path, default=Path("data/router_runs.csv"), help="the shipped runs")
     re_.add_argument("--out", type=Path, default=None, help="model folder (default: the package's)")
     re_.set_defaults(func=_retrain)
 

@@ -79,7 +79,7 @@ def render_svg_file(path: Path, width: int) -> np.ndarray:
 # The variants the mapping table and the logo-type classifier train on, and the further ones the
 # router's runs use (the full range: rescales from 64 to 1024 px, crops).
 AUGMENTATIONS = ("orig", "scale128", "scale384", "background", "jpeg", "noise")
-MORE_AUGMENTATIONS = ("scale64", "scale1024", "crop")
+MORE_AUGMENTATIONS = ("scale64", "scale1024", "scale2048", "crop")
 ALL_AUGMENTATIONS = AUGMENTATIONS + MORE_AUGMENTATIONS
 
 

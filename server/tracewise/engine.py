@@ -12,12 +12,12 @@ import numpy as np
 
 from .decode import DEFAULT_MAX_PIXELS, Picture, decode
 from .errors import InvalidParameter
-from .features import FEATURE_NAMES, features
+from .features import FEATURE_NAMES, analysis_copy, features
 from .methods import DEFAULT_BUDGET_S, METHODS, Result, mapping, regional, search
 from .methods import default as default_method
 from .objective import Job, Objective
 from .params import Params
-from .router import Decision
+from .router import Decision, colour_limit
 from .telemetry import annotate, span
 from .trace import trace
 
@@ -40,14 +40,15 @@ def check_method(method: str) -> str:
 AUTO_BUDGET_S = 5.0  # what ``auto`` assumes when the request gives no budget
 
 
-def method_budget(method: str, requested: float | None, routed: bool) -> float:
-    """Seconds a method gets. A routed request's budget is an upper bound: the router chose the
-    method for what it reaches at its own default budget (how the labels were measured), so a
-    30 s request routed to ``search`` runs search for its 5 s and saves the rest."""
-    default = DEFAULT_BUDGET_S[method]
-    if requested is None:
-        return default
-    return min(requested, default) if routed else requested
+def method_budget(method: str, requested: float | None, decision: Decision | None = None) -> float:
+    """Seconds a method gets. Asked for by name: the request's budget, or the method's default.
+    Routed (``decision``): the router chose an arm (a method and its seconds) for what it reaches
+    in them, so the request's budget is an upper bound: a 30 s request routed to ``search@1`` runs
+    search for 1 s and saves the rest."""
+    if decision is None:
+        return DEFAULT_BUDGET_S[method] if requested is None else requested
+    arm = decision.budget_s if decision.budget_s is not None else DEFAULT_BUDGET_S[method]
+    return min(arm, requested if requested is not None else AUTO_BUDGET_S)
 
 
 def route(
@@ -61,21 +62,26 @@ def route(
 
     budget = objective.budget_s if objective.budget_s is not None else AUTO_BUDGET_S
     with span("tracewise.route", budget_s=budget) as s:
+        small = None
         if feats is None:
             with span("tracewise.features", width=picture.width, height=picture.height):
-                feats = features(picture.rgba)
+                small = analysis_copy(picture.rgba)  # once: the features and the logo type share it
+                feats = features(picture.rgba, small)
         decision = default_router().decide(
             picture.rgba,
             budget,
             load,
             feats,
+            small=small,
             max_svg_bytes=objective.max_svg_bytes,
             target_ssim=objective.target_ssim,
             style=objective.style,
+            colours=colour_limit(objective.max_colors, objective.palette),
         )
         annotate(
             s,
             method=decision.method,
+            arm=decision.arm,
             confidence=decision.confidence,
             logo_type=decision.logo_type,
             degraded=decision.degraded,
@@ -101,18 +107,15 @@ def vectorize(
     check_method(method)
     picture = image if isinstance(image, Picture) else decode(image, max_pixels)
     decision = None
-    feats = None
     if method == "auto":
-        with span("tracewise.features", width=picture.width, height=picture.height):
-            feats = features(picture.rgba)
-        decision = route(picture, objective, feats=feats)
+        decision = route(picture, objective)
         name = decision.method
     else:
         name = method
-    budget = method_budget(name, objective.budget_s, routed=decision is not None)
+    budget = method_budget(name, objective.budget_s, decision)
     job = Job(picture, objective, budget, progress, cancel)
-    if feats is not None:
-        job.features = feats  # computed once for the router; mapping reuses it
+    if decision is not None:
+        job.features = np.asarray(decision.features, np.float32)  # computed once; mapping reuses them
     with span(f"tracewise.method.{name}", method=name, budget_s=budget, style=objective.style) as s:
         result = _RUN[name](job)
         q = result.quality

@@ -14,7 +14,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -84,10 +84,19 @@ def _worker_eval(
 class Evaluator:
     """Evaluates parameter sets for one image, in parallel where a pool exists."""
 
-    def __init__(self, prepared: Prepared, reference: Reference, workers: cf.ProcessPoolExecutor | None):
+    def __init__(
+        self,
+        prepared: Prepared,
+        reference: Reference,
+        workers: cf.ProcessPoolExecutor | None,
+        clock: Callable[[], float] | None = None,
+    ):
+        """``clock``: what an in-process ``map`` measures its timeout on (the job's; wall time
+        unless given). The pool's timeout is always wall time."""
         self.prepared = prepared
         self.reference = reference
         self.pool = workers
+        self.clock = clock or time.monotonic
         self.count = 0
 
     @property
@@ -104,9 +113,9 @@ class Evaluator:
         ``cancel`` is set, checked between evaluations: a cancelled request stops within one."""
         plist = list(params)
         if self.pool is None:
-            end = None if timeout is None else time.monotonic() + timeout
+            end = None if timeout is None else self.clock() + timeout
             for p in plist:
-                if (end is not None and time.monotonic() >= end) or (cancel is not None and cancel.is_set()):
+                if (end is not None and self.clock() >= end) or (cancel is not None and cancel.is_set()):
                     return
                 svg, q = evaluate_one(self.prepared, self.reference, p)
                 self.count += 1

@@ -1,9 +1,12 @@
 """A fixed, documented feature vector of an image, for the mapping model and the router.
 
 All features are computed from the RGBA pixels in a few milliseconds at 256 px (no tracing).
-Pictures above ``ANALYSIS_PIXELS`` (512 x 512) are measured on an area-averaged copy of that
-many pixels (``log_pixels`` and ``aspect`` still describe the picture itself): the models were
-trained at 64-1024 px, and a 2048 px picture would otherwise take ~1.7 s instead of ~25 ms.
+Pictures above ``ANALYSIS_PIXELS`` (384 x 384) are measured on an area-averaged copy of that
+many pixels (``analysis_copy``; ``log_pixels`` and ``aspect`` still describe the picture itself):
+every picture the mapping model and the logo-type classifier trained on (up to 384 px wide) is
+measured as it is, and a 2048 px picture takes a few milliseconds instead of ~1.7 s (the router's
+target is 20 ms for the whole decision). The copy is made once per decision and shared by the
+router's features and the logo-type extras.
 Colour statistics use the image composited on white, quantised to 5 bits per channel.
 
 | name               | meaning                                                               |
@@ -26,13 +29,16 @@ Colour statistics use the image composited on white, quantised to 5 bits per cha
 
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 from scipy import ndimage
 
-from .decode import Picture, working
+from .decode import MIN_SIDE
 from .quality import on_white
 
-ANALYSIS_PIXELS = 512 * 512
+ANALYSIS_PIXELS = 384 * 384
 
 FEATURE_NAMES = (
     "log_pixels",
@@ -53,11 +59,28 @@ FEATURE_NAMES = (
 N_FEATURES = len(FEATURE_NAMES)
 
 
-def features(rgba: np.ndarray) -> np.ndarray:
-    """The feature vector (float32, in ``FEATURE_NAMES`` order)."""
+def analysis_copy(rgba: np.ndarray) -> np.ndarray:
+    """``rgba`` itself, or an area-averaged copy (alpha premultiplied) of at most
+    ``ANALYSIS_PIXELS``: what the features are measured on. The picture is shrunk by a whole
+    factor (the few rows and columns past a multiple of it dropped), which OpenCV's area filter
+    does in one pass: ~3x faster than an arbitrary size at 2048 px."""
+    h, w = rgba.shape[:2]
+    if h * w <= ANALYSIS_PIXELS:
+        return rgba
+    k = min(math.ceil((h * w / ANALYSIS_PIXELS) ** 0.5), max(1, min(h, w) // MIN_SIDE))
+    hh, ww = h // k, w // k
+    premultiplied = cv2.cvtColor(np.ascontiguousarray(rgba[: hh * k, : ww * k]), cv2.COLOR_RGBA2mRGBA)
+    return cv2.cvtColor(
+        cv2.resize(premultiplied, (ww, hh), interpolation=cv2.INTER_AREA), cv2.COLOR_mRGBA2RGBA
+    )
+
+
+def features(rgba: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+    """The feature vector (float32, in ``FEATURE_NAMES`` order); ``small``: ``analysis_copy(rgba)``
+    when the caller has it."""
     h, w = rgba.shape[:2]
     size = float(h * w)
-    rgba = working(Picture(rgba, "array"), ANALYSIS_PIXELS).rgba
+    rgba = analysis_copy(rgba) if small is None else small
     n = float(rgba.shape[0] * rgba.shape[1])
     alpha = rgba[:, :, 3]
     rgb = on_white(rgba)
@@ -79,6 +102,8 @@ def features(rgba: np.ndarray) -> np.ndarray:
 
     mask = alpha >= 128
     _, ncomp = ndimage.label(mask)
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]  # per plane: 20x faster than max over axis 2
+    saturation = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
 
     return np.array(
         [
@@ -95,7 +120,7 @@ def features(rgba: np.ndarray) -> np.ndarray:
             float(((mag > 0.5) & (mag <= 12)).mean()),
             float(mag.mean() / 255.0),
             np.log2(1 + ncomp),
-            float((rgb.max(axis=2) - rgb.min(axis=2)).mean() / 255.0),
+            float(saturation.mean() / 255.0),
         ],
         dtype=np.float32,
     )
@@ -116,8 +141,9 @@ LOGOTYPE_FEATURE_NAMES = FEATURE_NAMES + LOGOTYPE_EXTRA_NAMES
 
 
 def logotype_extra(rgba: np.ndarray) -> np.ndarray:
-    """The extra logo-type features (~2 ms at 256 px): what tells a gradient logo from the rest."""
-    rgba = working(Picture(rgba, "array"), ANALYSIS_PIXELS).rgba
+    """The extra logo-type features (~2 ms at 256 px): what tells a gradient logo from the rest.
+    Measured on ``analysis_copy(rgba)`` (pass the copy when you have it: it is returned as is)."""
+    rgba = analysis_copy(rgba)
     opaque = rgba[:, :, 3] >= 128
     rgb = rgba[:, :, :3].astype(np.int16)
     planes = np.ascontiguousarray(np.moveaxis(rgba[:, :, :3], 2, 0)).astype(np.int16)  # 20x faster
@@ -126,10 +152,10 @@ def logotype_extra(rgba: np.ndarray) -> np.ndarray:
     dx = np.maximum(np.maximum(sx[0], sx[1]), sx[2])[opaque[:, 1:] & opaque[:, :-1]]
     dy = np.maximum(np.maximum(sy[0], sy[1]), sy[2])[opaque[1:, :] & opaque[:-1, :]]
     steps = np.concatenate([dx, dy]) if dx.size + dy.size else np.zeros(1, np.int16)
-    q = rgba[:, :, :3][opaque] >> 3
-    if q.size == 0:
+    if not opaque.any():
         return np.zeros(len(LOGOTYPE_EXTRA_NAMES), np.float32)
-    codes = (q[:, 0].astype(np.int32) << 10) | (q[:, 1].astype(np.int32) << 5) | q[:, 2]
+    q = planes >> 3  # 5-bit colour codes on the whole picture, then the opaque ones (10x faster
+    codes = ((q[0].astype(np.int32) << 10) | (q[1].astype(np.int32) << 5) | q[2])[opaque]  # than masking RGB)
     counts = np.bincount(codes, minlength=1 << 15)
     counts = np.sort(counts[counts > 0])[::-1]
     cum = np.cumsum(counts) / counts.sum()
@@ -149,6 +175,7 @@ def logotype_extra(rgba: np.ndarray) -> np.ndarray:
 
 
 def logotype_features(rgba: np.ndarray, feats: np.ndarray | None = None) -> np.ndarray:
-    """The logo-type classifier's input: the 14 features (reused when given) plus the extras."""
+    """The logo-type classifier's input: the 14 features (reused when given) plus the extras.
+    ``rgba``: the picture or its ``analysis_copy`` (the 14 features need the picture itself)."""
     base = features(rgba) if feats is None else np.asarray(feats, np.float32)
     return np.concatenate([base, logotype_extra(rgba)]).astype(np.float32)

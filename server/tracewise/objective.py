@@ -107,15 +107,19 @@ class Job:
         budget_s: float,
         progress: Callable[[str, float, float], None] | None = None,
         cancel: threading.Event | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """``progress(stage, best_score, fraction_of_budget_used)`` is called as the best improves;
-        setting ``cancel`` makes every method stop at its next evaluation boundary."""
+        setting ``cancel`` makes every method stop at its next evaluation boundary. ``clock`` is
+        what the budget is measured on: wall time (``time.monotonic``) unless given, e.g. the
+        router's label runs measure it in work (``training.router_runs.WorkClock``)."""
         self.source = picture
         self.picture = working(picture)
         self.progress = progress
         self.cancel = cancel or threading.Event()
         self.objective = objective
-        self.started = time.monotonic()
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
         self.deadline = self.started + budget_s
         self.prepared: Prepared = prepare(self.picture)
         self.reference = Reference(self.picture.rgba)
@@ -193,11 +197,11 @@ class Job:
         """Seconds left (0 once cancelled)."""
         if self.cancel.is_set():
             return 0.0
-        return self.deadline - time.monotonic()
+        return self.deadline - self.clock()
 
     def until(self, t: float) -> float:
-        """Seconds from now to monotonic time ``t``, capped by the deadline; 0 once cancelled."""
-        return min(t - time.monotonic(), self.remaining())
+        """Seconds from now to time ``t`` on the job's clock, capped by the deadline; 0 once cancelled."""
+        return min(t - self.clock(), self.remaining())
 
     def key(self, q: Quality) -> tuple[float, ...]:
         """Sort key: larger is better."""
@@ -206,7 +210,7 @@ class Job:
     def better(self, a: Candidate | None, b: Candidate) -> Candidate:
         if a is None or self.key(b.quality) > self.key(a.quality):
             if self.progress is not None:
-                used = (time.monotonic() - self.started) / max(1e-9, self.deadline - self.started)
+                used = (self.clock() - self.started) / max(1e-9, self.deadline - self.started)
                 self.progress(b.label, b.quality.score, min(1.0, used))
             return b
         return a

@@ -1,13 +1,16 @@
-"""The router: which method to run for this image, request and load.
+"""The router: which method to run for this image and request, and for how long.
 
 A RandomForestClassifier (served with ONNX Runtime) over the image features plus the request's
-fields (time budget, byte cap, quality target, style) predicts the cheapest method that gets
-(nearly) the best result the request allows.
+fields (time budget, byte cap, quality target, style, colour limit) predicts, for each *arm* (a
+method and the seconds it runs: ``ARMS``, cheapest first), the odds that it is the cheapest arm
+whose result is within the tolerance of the best the request allows (trained on real runs:
+``training.router``). The decision is the cheapest arm that fits the budget whose cumulative odds
+reach the model's threshold for that budget (``meta["thresholds"]``, chosen by the trainer on logos
+it held out): "no more work than this is needed, with odds >= threshold".
 Around the model:
-- only methods that fit the budget are eligible (``MIN_BUDGET_S``);
-- low confidence with spare budget moves to the costlier eligible method;
-- a saturated method (load >= 1, supplied by the serving layer) degrades to the next cheaper
-  eligible one, and the decision says so (``degraded``).
+- only arms that fit the budget are eligible (an arm's seconds <= the request's budget);
+- a saturated method (load >= 1, supplied by the serving layer) degrades to the costliest arm of
+  the next cheaper method, and the decision says so (``degraded``).
 The logo-type classifier runs beside it and is reported with every decision.
 """
 
@@ -24,20 +27,57 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Unavailable
-from .features import FEATURE_NAMES, LOGOTYPE_FEATURE_NAMES, features, logotype_features
+from .features import FEATURE_NAMES, LOGOTYPE_FEATURE_NAMES, analysis_copy, features, logotype_features
 from .params import DEFAULT_STYLE, STYLES
 
-ROUTED = ("mapping", "search", "regional")  # cheapest first
-MIN_BUDGET_S = {"mapping": 0.0, "search": 0.5, "regional": 10.0}
-# A choice less confident than this moves up to the next costlier method. Cross-validated on the
-# router tables (5760 examples over budgets, caps, targets, styles and picture sizes; BENCHMARKS.md):
-# no rule -> accuracy 0.794, regret 0.00091 SSIM, 32% compute saved, 15 byte-cap misses; 0.55 ->
-# 0.785, 0.00073, 28%, 13 misses; 0.6 -> 0.778, 0.00051, 25%, 7 misses; 0.7 -> 0.750, 0.00028,
-# 19%. "Always search" is 0.628, 0.00018, 15%, 17 misses. 0.6 keeps the regret near half the 0.001
-# target and saves more than always-search (session 5; 0.55 did that on 4960 examples without the
-# pixel style, whose mapping misses cost more).
-LOW_CONFIDENCE = 0.6
+
+@dataclass(frozen=True)
+class Arm:
+    """A method and the seconds it runs (``budget_s`` 0 for mapping, which is bounded by work)."""
+
+    method: str
+    budget_s: float
+
+    @property
+    def name(self) -> str:
+        return self.method if self.method == "mapping" else f"{self.method}@{self.budget_s:g}"
+
+    def fits(self, budget_s: float) -> bool:
+        return self.budget_s <= budget_s
+
+
+# The router's choices, cheapest first: one owner (the trainer labels them, the service runs them).
+ARMS: tuple[Arm, ...] = (
+    Arm("mapping", 0.0),
+    Arm("search", 0.5),
+    Arm("search", 1.0),
+    Arm("search", 2.0),
+    Arm("search", 5.0),
+    Arm("regional", 30.0),
+)
+ROUTED = tuple(dict.fromkeys(a.method for a in ARMS))  # the methods, cheapest first
+MIN_BUDGET_S = {m: min(a.budget_s for a in ARMS if a.method == m) for m in ROUTED}
+# The request budgets the router's runs label (below 0.5 s only mapping fits: no label needed);
+# the model has a threshold for each (``bucket``).
+BUDGETS = (1.0, 5.0, 30.0)
 MAX_BUDGET_FEATURE_S = 60.0
+ARM_BY_NAME = {a.name: a for a in ARMS}
+
+
+def bucket(budget_s: float) -> str:
+    """The labelled budget a request's budget is decided with: the largest of ``BUDGETS`` at or
+    below it (the smallest for less)."""
+    return f"{max([b for b in BUDGETS if b <= budget_s] or [BUDGETS[0]]):g}"
+
+
+def eligible(budget_s: float) -> list[Arm]:
+    return [a for a in ARMS if a.fits(budget_s)]
+
+
+def colour_limit(max_colors: int | None = None, palette: tuple[str, ...] = ()) -> int:
+    """How many colours the request allows (0: no limit)."""
+    limits = [n for n in (max_colors or 0, len(palette)) if n]
+    return min(limits) if limits else 0
 
 
 def request_features(
@@ -45,18 +85,20 @@ def request_features(
     max_svg_bytes: int | None = None,
     target_ssim: float | None = None,
     style: str = DEFAULT_STYLE,
+    colours: int = 0,
 ) -> list[float]:
-    """The request's fields as the router sees them (``REQUEST_FEATURE_NAMES``); no cap and no
-    target are 0."""
+    """The request's fields as the router sees them (``REQUEST_FEATURE_NAMES``); no cap, no
+    target and no colour limit are 0."""
     return [
         math.log2(max(0.05, min(budget_s, MAX_BUDGET_FEATURE_S))),
         math.log2(max_svg_bytes) if max_svg_bytes else 0.0,
         float(target_ssim or 0.0),
         float(STYLES.index(style)),
+        math.log2(colours) if colours else 0.0,
     ]
 
 
-REQUEST_FEATURE_NAMES = ("log2_budget_s", "log2_max_svg_bytes", "target_ssim", "style")
+REQUEST_FEATURE_NAMES = ("log2_budget_s", "log2_max_svg_bytes", "target_ssim", "style", "log2_colours")
 
 
 def _session(path: Path):
@@ -96,14 +138,31 @@ class OnnxClassifier:
 @dataclass
 class Decision:
     method: str
-    confidence: float
+    confidence: float  # the model's cumulative odds that the chosen arm is enough
     logo_type: str
     model_version: str
     seconds: float
-    probabilities: dict[str, float] = field(default_factory=dict)
+    budget_s: float | None = None  # what the chosen method runs for (None: mapping, bounded by work)
+    probabilities: dict[str, float] = field(default_factory=dict)  # per eligible arm
     degraded: bool = False
     reasons: list[str] = field(default_factory=list)
     features: list[float] = field(default_factory=list)  # the image features it decided on
+
+    @property
+    def arm(self) -> str:
+        return self.method if self.budget_s is None else f"{self.method}@{self.budget_s:g}"
+
+
+def choose(probs: dict[str, float], arms: list[Arm], threshold: float) -> tuple[Arm, float]:
+    """The cheapest of ``arms`` whose cumulative odds (renormalised over ``arms``) reach
+    ``threshold``, and those odds; the costliest when none does (rounding)."""
+    mass = sum(probs.get(a.name, 0.0) for a in arms)
+    total = 0.0
+    for a in arms:
+        total += probs.get(a.name, 0.0) / mass if mass > 0 else 1.0 / len(arms)
+        if total >= threshold - 1e-9:
+            return a, min(1.0, total)
+    return arms[-1], 1.0
 
 
 class Router:
@@ -112,8 +171,13 @@ class Router:
         self.logotype = OnnxClassifier(logotype_path or _model_path("logotype.onnx"))
         if tuple(self.model.meta["feature_names"]) != FEATURE_NAMES + REQUEST_FEATURE_NAMES:
             raise Unavailable("router model was trained on other features; retrain it")
+        if not set(self.model.labels) <= set(ARM_BY_NAME):
+            raise Unavailable("router model was trained on other arms; retrain it")
         if tuple(self.logotype.meta["feature_names"]) != LOGOTYPE_FEATURE_NAMES:
             raise Unavailable("logo-type model was trained on other features; retrain it")
+        self.thresholds: dict[str, float] = {k: float(v) for k, v in self.model.meta["thresholds"].items()}
+        if set(self.thresholds) != {bucket(b) for b in BUDGETS}:
+            raise Unavailable("router model has no threshold for every labelled budget; retrain it")
 
     def logo_type(self, rgba: np.ndarray, feats: np.ndarray | None = None) -> str:
         """simple / text / gradient / complex (``feats``: the 14 image features, if computed)."""
@@ -130,35 +194,38 @@ class Router:
         max_svg_bytes: int | None = None,
         target_ssim: float | None = None,
         style: str = DEFAULT_STYLE,
+        colours: int = 0,
+        small: np.ndarray | None = None,
     ) -> Decision:
+        """``feats`` and ``small`` (``features.analysis_copy(rgba)``): when the caller has them."""
         t = time.perf_counter()
-        f = features(rgba) if feats is None else feats
-        kind = self.logo_type(rgba, f)
-        request = request_features(budget_s, max_svg_bytes, target_ssim, style)
+        if small is None:
+            small = analysis_copy(rgba)  # once, for the features and the logo-type extras
+        f = features(rgba, small) if feats is None else feats
+        kind = self.logo_type(small, f)
+        request = request_features(budget_s, max_svg_bytes, target_ssim, style, colours)
         x = np.concatenate([f, np.asarray(request, np.float32)])
         raw = dict(zip(self.model.labels, self.model.proba(x)))
-        eligible = [m for m in ROUTED if budget_s >= MIN_BUDGET_S[m]]
-        mass = sum(raw.get(m, 0.0) for m in eligible)
-        probs = {m: (raw.get(m, 0.0) / mass if mass > 0 else 1.0 / len(eligible)) for m in eligible}
-        method = max(eligible, key=lambda m: (probs[m], -ROUTED.index(m)))
-        confidence = probs[method]
-        reasons = [f"model: {method} ({confidence:.2f})"]
-        if confidence < LOW_CONFIDENCE and method != eligible[-1]:
-            method = eligible[eligible.index(method) + 1]
-            reasons.append(f"low confidence with budget to spare: {method}")
+        arms = eligible(budget_s)
+        threshold = self.thresholds[bucket(budget_s)]
+        arm, confidence = choose(raw, arms, threshold)
+        mass = sum(raw.get(a.name, 0.0) for a in arms) or 1.0
+        reasons = [f"model: {arm.name} (cumulative odds {confidence:.2f} >= {threshold:.2f})"]
         degraded = False
         load = load or {}
-        while load.get(method, 0.0) >= 1.0 and eligible.index(method) > 0:
-            cheaper = eligible[eligible.index(method) - 1]
-            reasons.append(f"{method} saturated (load {load[method]:.2f}): {cheaper}")
-            method, degraded = cheaper, True
+        while load.get(arm.method, 0.0) >= 1.0 and arm.method != ROUTED[0]:
+            cheaper = ROUTED[ROUTED.index(arm.method) - 1]
+            fallback = [a for a in arms if a.method == cheaper][-1]
+            reasons.append(f"{arm.method} saturated (load {load[arm.method]:.2f}): {fallback.name}")
+            arm, degraded = fallback, True
         return Decision(
-            method=method,
+            method=arm.method,
             confidence=float(confidence),
             logo_type=kind,
             model_version=self.model.version,
             seconds=time.perf_counter() - t,
-            probabilities={k: round(float(v), 4) for k, v in probs.items()},
+            budget_s=None if arm.method == "mapping" else arm.budget_s,
+            probabilities={a.name: round(float(raw.get(a.name, 0.0) / mass), 4) for a in arms},
             degraded=degraded,
             reasons=reasons,
             features=[float(v) for v in f],

@@ -10,7 +10,7 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tracewise_client import Client
+from tracewise_client import Client, TracewiseError
 from tracewise_serve.metrics import SPEC, exported_names
 
 from .conftest import KEY
@@ -115,3 +115,54 @@ def test_metrics_reach_prometheus(stack, client, wordmark_png):
     ]
     assert ok and all('application="tracewise"' in ln for ln in ok)
     assert sum(float(ln.rsplit(" ", 1)[1]) for ln in ok) >= 2
+
+
+def _access_lines() -> list[dict]:
+    """Every access-log line the service's replicas wrote (Ray keeps their stderr in its logs)."""
+    import json
+    from pathlib import Path
+
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path())  # noqa: SLF001
+    out = []
+    for path in logs.rglob("*"):
+        if not path.is_file() or path.suffix not in (".err", ".out", ".log"):
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            start = line.find('{"time"')
+            if start >= 0 and '"log":"tracewise.access"' in line:
+                out.append(json.loads(line[start:]))
+    return out
+
+
+def test_every_request_has_one_access_log_line_joined_to_its_trace(stack, client_tracing, wordmark_png):
+    tracer = trace.get_tracer("tests")
+    answers = []
+    with Client(stack.grpc, api_key=KEY, timeout=60) as c:
+        for method in ("mapping", "default", "auto"):
+            with tracer.start_as_current_span("user-operation") as root:
+                r = c.vectorize(wordmark_png, method=method, budget_seconds=1)
+            answers.append((r, format(root.get_span_context().trace_id, "032x")))
+        with pytest.raises(TracewiseError):
+            c.vectorize(b"not an image")
+
+    def lines():
+        got = _access_lines()
+        ids = {x["request_id"] for x in got}
+        return got if all(r.request_id in ids for r, _ in answers) else None
+
+    got = _wait_for(lines)
+    assert got, "no access-log line for some request"
+    for r, trace_id in answers:
+        (line,) = [x for x in got if x["request_id"] == r.request_id]  # exactly one per request
+        assert line["trace_id"] == trace_id and line["status"] == "OK" and line["rpc"] == "Vectorize"
+        assert line["method_used"] == r.method_used and line["svg_bytes"] == r.svg_bytes
+
+        def the_span(trace_id=trace_id, span_id=line["span_id"]):
+            return [s for s in stack.traces.trace(trace_id) if s.span_id == span_id]
+
+        spans = _wait_for(the_span)
+        assert spans, "the line's span is one of its trace's spans"
+    assert any(x["status"] == "INVALID_ARGUMENT" for x in got)
+    assert not any("image" in k for x in got for k in x)  # no image bytes, no keys

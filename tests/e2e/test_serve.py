@@ -56,7 +56,10 @@ def test_repeated_request_is_cached(client, dev_logos):
 
 def test_route_rpc(client, wordmark_png):
     d = client.route(wordmark_png, budget_seconds=0.2)
-    assert d["method"] == "mapping" and d["model_version"] and d["logo_type"]
+    assert d["method"] == "mapping" and d["model_version"] and d["logo_type"] and d["method_budget_s"] is None
+    d = client.route(wordmark_png, budget_seconds=60)
+    assert d["method"] in ("search", "regional") or d["method_budget_s"] is None
+    assert d["method_budget_s"] is None or 0.5 <= d["method_budget_s"] <= 30
 
 
 def test_api_key_required_but_health_open(service, wordmark_png):
@@ -103,12 +106,15 @@ def test_routed_requests_are_explored_into_training_labels(client, store_path, d
     explored = rows[f"{answer.request_id}-x"]  # KeyError here: no exploration within 30 s
     served = rows[answer.request_id]
     assert explored["method_requested"] == "explore" and explored["decision"] is None
-    assert {explored["method_used"], served["method_used"]} == {"mapping", "search"}
+    arms = {explored["options"]["arm"], served["options"]["arm"]}
+    assert len(arms) == 2 and arms <= {"mapping", "search@0.5", "search@1"}  # what fits 1 s
+    assert served["decision"] == served["options"]["arm"]
     assert explored["image_sha256"] == served["image_sha256"] == hashlib.sha256(png).hexdigest()
-    assert explored["options"] == served["options"] and len(explored["features"]) == len(served["features"])
-    examples, x = examples_from_store(store_path)
-    (mine,) = [e for e in examples if e["logo"] == served["image_sha256"]]
-    assert set(mine["ssim"]) == {"mapping", "search"} and mine["budget_s"] == 1.0 and len(x) == len(examples)
+    same = {k: v for k, v in explored["options"].items() if k != "arm"}
+    assert same == {k: v for k, v in served["options"].items() if k != "arm"}
+    assert len(explored["features"]) == len(served["features"])
+    (mine,) = [e for e in examples_from_store(store_path) if e["logo"] == served["image_sha256"]]
+    assert set(mine["one"]) == arms and mine["budget_s"] == 1.0 and mine["label1"] in arms
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,7 @@ def test_route_takes_the_request_fields(capsys, dev_logos):
     d = json.loads(capsys.readouterr().out)
     assert d["method"] in ("mapping", "search") and d["logo_type"] and d["decision_ms"] < d["total_ms"] + 1e-9
     assert abs(sum(d["probabilities"].values()) - 1) < 1e-3  # each rounded to 4 decimals
+    assert set(d["probabilities"]) == {"mapping", "search@0.5", "search@1", "search@2", "search@5"}
+    assert d["arm"] in d["probabilities"] and (d["budget_s"] is None) == (d["arm"] == "mapping")
+    assert main(["route", png, "--budget", "60", "--max-colors", "4", "--json"]) == 0
+    assert "regional@30" in json.loads(capsys.readouterr().out)["probabilities"]

@@ -181,6 +181,8 @@ def test_tracing_env_on_head_and_workers_reaches_the_collector(name, ratio):
     assert env["RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH"] == EXPORTER_PATH
     assert set(expected) <= set(env) and env["RAY_SERVE_TRACING_SAMPLING_RATIO"] == ratio
     assert int(env["RAY_SERVE_GRPC_MAX_MESSAGE_SIZE"]) == PROXY_MAX_MESSAGE_BYTES
+    # Ray's logs (the access log among them) rotate: bounded disk on every pod
+    assert int(env["RAY_ROTATION_MAX_BYTES"]) > 0 and int(env["RAY_ROTATION_BACKUP_COUNT"]) > 0
     host, port = re.fullmatch(r"http://([\w-]+):(\d+)", env["OTEL_EXPORTER_OTLP_ENDPOINT"]).groups()
     svc = find(docs, "Service", host)
     assert int(port) in [p["port"] for p in svc["spec"]["ports"]]
@@ -277,3 +279,74 @@ def test_offline_renderer_agrees_with_kustomize(name):
     theirs = {key(d): d for d in yaml.safe_load_all(out) if d}
     ours = {key(d): d for d in overlay(name)}
     assert theirs == ours
+
+
+def test_every_alert_names_a_metric_the_service_or_ray_exports():
+    rules = yaml.safe_load((K8S / "base" / "alerts" / "tracewise-rules.yaml").read_text())["groups"]
+    exported = exported_names()
+    for rule in (r for g in rules for r in g["rules"]):
+        names = set(re.findall(r"\b(ray_[a-z_]+)\b", rule["expr"]))
+        ours = {n for n in names if n.startswith("ray_tracewise_")}
+        assert ours <= exported, f"{rule.get('alert') or rule['record']}: {ours - exported} is not exported"
+        assert names - ours <= {"ray_serve_deployment_replica_starts_total"}  # Ray Serve's own
+
+
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
+def test_prometheus_loads_the_rules_it_mounts(tmp_path):
+    """The rendered prometheus.yml passes promtool with the rules where the Deployment mounts them."""
+    docs = overlay("prod")
+    prom = yaml.safe_load(find(docs, "ConfigMap", "prometheus")["data"]["prometheus.yml"])
+    deployment = find(docs, "Deployment", "prometheus")["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in deployment["containers"][0]["volumeMounts"]}
+    volume = next(v for v in deployment["volumes"] if v["name"] == "rules")
+    rules = find(docs, "ConfigMap", volume["configMap"]["name"])
+    (pattern,) = prom["rule_files"]
+    assert pattern == f"{mounts['rules']}/*.yaml" and set(rules["data"]) == {"tracewise-rules.yaml"}
+    (tmp_path / "rules").mkdir()
+    for name, text in rules["data"].items():
+        (tmp_path / "rules" / name).write_text(text)
+    prom["rule_files"] = [str(tmp_path / "rules" / "*.yaml")]
+    prom["scrape_configs"][0].pop("kubernetes_sd_configs")  # needs a cluster; the rest is checked
+    prom["scrape_configs"][0]["static_configs"] = [{"targets": ["localhost:8080"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom))
+    out = subprocess.run(
+        [PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "18 rules found" in out.stdout, out.stdout + out.stderr
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    find(docs, "Service", "alertmanager")
+
+
+def test_alertmanager_routes_every_severity_to_a_webhook(tmp_path):
+    docs = overlay("prod")
+    rules = yaml.safe_load((K8S / "base" / "alerts" / "tracewise-rules.yaml").read_text())["groups"]
+    severities = {r["labels"]["severity"] for g in rules for r in g["rules"] if "alert" in r}
+    text = find(docs, "ConfigMap", "alertmanager")["data"]["alertmanager.yml"]
+    config = yaml.safe_load(text)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    routed = {"ticket": config["route"]["receiver"]}
+    for route in config["route"]["routes"]:
+        (matcher,) = route["matchers"]
+        routed[matcher.split("=")[1].strip('"')] = route["receiver"]
+    assert severities == {"page", "ticket"} and routed == {"page": "pager", "ticket": "tickets"}
+    pod = find(docs, "Deployment", "alertmanager")["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    secret = next(v for v in pod["volumes"] if v["name"] == "webhooks")["secret"]["secretName"]
+    assert secret == "alertmanager-webhooks"
+    for name in routed.values():
+        (hook,) = receivers[name]["webhook_configs"]
+        assert hook["url_file"].startswith(mounts["webhooks"] + "/") and hook["send_resolved"]
+    amtool = shutil.which("amtool")
+    if amtool:  # Debian's amtool (0.25) predates url_file (Alertmanager 0.26): checked with a url
+        plain = text.replace("url_file: /etc/alertmanager-webhooks/", "url: http://hooks.invalid/")
+        (tmp_path / "am.yml").write_text(plain)
+        out = subprocess.run(
+            [amtool, "check-config", str(tmp_path / "am.yml")], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stdout + out.stderr

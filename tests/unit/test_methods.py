@@ -11,7 +11,7 @@ from tracewise import objective as objective_module
 from tracewise.decode import decode
 from tracewise.engine import vectorize
 from tracewise.errors import InvalidParameter
-from tracewise.methods import base, mapping, regional
+from tracewise.methods import mapping, regional
 from tracewise.objective import Job, Objective
 from tracewise.params import Params
 from tracewise.quality import Reference
@@ -40,7 +40,6 @@ class _SlowClock:
 def slow_clock(monkeypatch):
     clock = _SlowClock()
     monkeypatch.setattr(objective_module, "time", clock)
-    monkeypatch.setattr(base, "time", clock)
     return clock
 
 
@@ -273,3 +272,19 @@ def test_a_24_megapixel_picture_converts_at_a_working_resolution():
     m = vectorize(data, "mapping")
     assert 'width="6000" height="4000"' in m.svg and m.quality.score >= m.defaults.score - 1e-12
     assert m.quality.svg_bytes <= m.cap_bytes
+
+
+def test_search_on_a_slow_clock_still_returns_at_least_mappings_answer(sample, slow_clock):
+    """On a machine where every step takes ten seconds, search's deadline passes at once; it still
+    measures the floor and mapping's own answer (bounded by work) and returns the better: never
+    less than mapping, on any machine."""
+    from tracewise.methods import search
+
+    for logo in sample[:3]:
+        picture = decode(logo.png.read_bytes())
+        m = mapping.run(Job(picture, Objective(), 0.5))
+        job = Job(picture, Objective(), 0.5)
+        r = search.run(job)
+        assert slow_clock.t > 1000.0
+        assert job.key(r.quality) >= job.key(m.quality) and job.key(r.quality) >= job.key(job.floor().quality)
+        assert r.evaluations >= m.evaluations

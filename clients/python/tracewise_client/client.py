@@ -376,6 +376,8 @@ class Client(_Channel):
             "logo_type": r.logo_type,
             "model_version": r.model_version,
             "seconds": r.seconds,
+            # what the chosen method would run for; None for mapping (bounded by work, not time)
+            "method_budget_s": r.method_budget_seconds or None,
         }
 
     def service_info(self, *, timeout: float | None = None) -> pb.GetServiceInfoResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,7 +88,7 @@ def finish(
         svg=svg,
         params=None if best.params is None else best.params.to_dict(),
         quality=quality,
-        seconds=time.monotonic() - job.started,
+        seconds=job.clock() - job.started,
         evaluations=evaluations + len(floors),
         cap_bytes=job.cap,
         regions=best.regions,

@@ -133,11 +133,18 @@ def _smallest_reaching(
 
 
 def run(job: Job, model: MappingModel | None = None) -> Result:
+    """Mapping's answer (``choose``), checked against the floor."""
+    best, evaluations, notes = choose(job, model)
+    return finish("mapping", job, best, evaluations, notes=notes)
+
+
+def choose(job: Job, model: MappingModel | None = None) -> tuple[Candidate, int, list[str]]:
     """Trace the best-ranked configuration; below ``CHECK_BELOW`` SSIM, measure the next ranks
     too and keep the best. Over the byte cap, walk down the ranking tracing (not measuring)
     until one fits and measure that one; if none does, the floor, and failing that the smallest
     SVG seen, said in the notes. With a quality target the first one reaches, the smallest
-    configuration of the ranking that also reaches it."""
+    configuration of the ranking that also reaches it. Bounded by work, never by time. Returns
+    the candidate, the evaluations and the notes (``search`` starts from it)."""
     ranked = ranked_params(job, model)
     first = ranked[0]
     svg = trace(job.prepared, first)
@@ -159,14 +166,14 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
             evaluations += traced
             if best.params != before:
                 notes.append(f"the target is reached with fewer bytes by {best.label}")
-        return finish("mapping", job, best, evaluations, notes=notes)
+        return best, evaluations, notes
     smallest: tuple[int, Params, str] = (len(svg), first, svg)
     for rank, p, svg in _walk(job, ranked):
         evaluations += 1
         if len(svg) <= job.cap:
             best = job.better(best, Candidate(p, svg, job.reference.measure(svg), "mapping"))
             notes.append(f"the best-ranked configuration exceeded the byte cap; used rank {rank}")
-            return finish("mapping", job, best, evaluations, notes=notes)
+            return best, evaluations, notes
         smallest = min(smallest, (len(svg), p, svg), key=lambda t: t[0])
     best = job.better(best, job.floor())
     if best.quality.svg_bytes > job.cap and smallest[0] < best.quality.svg_bytes:
@@ -176,4 +183,4 @@ def run(job: Job, model: MappingModel | None = None) -> Result:
         notes.append(f"no configuration fits the byte cap ({job.cap}); this is the smallest found")
     else:
         notes.append("mapped configurations exceeded the byte cap; used VTracer's defaults")
-    return finish("mapping", job, best, evaluations, notes=notes)
+    return best, evaluations, notes

@@ -19,7 +19,6 @@ budget on whole-image search and says so in ``notes``.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,13 +101,13 @@ def run(
     job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: MappingModel | None = None
 ) -> Result:
     workers = pool()
-    evaluator = evaluator or Evaluator(job.prepared, job.reference, workers)
+    evaluator = evaluator or Evaluator(job.prepared, job.reference, workers, clock=job.clock)
     whole = SearchState(job, evaluator)
     whole.start_from_floor()
     regions = split(job.picture.rgba)
     budget = job.remaining()
     share = WHOLE_SHARE if regions else 1.0
-    optimise(whole, starting_points(job, model=model), time.monotonic() + budget * share - MARGIN_S, seed)
+    optimise(whole, starting_points(job, model=model), job.clock() + budget * share - MARGIN_S, seed)
     assert whole.best is not None
     evaluations = evaluator.count
     if not regions:
@@ -141,11 +140,10 @@ def run(
             ),
             budget_s=slot,
             cancel=job.cancel,
+            clock=job.clock,
         )
-        state = SearchState(sub, Evaluator(sub.prepared, sub.reference, workers))
-        optimise(
-            state, [base, *starting_points(sub, n_mapped=1, model=model)], time.monotonic() + slot, seed + i
-        )
+        state = SearchState(sub, Evaluator(sub.prepared, sub.reference, workers, clock=job.clock))
+        optimise(state, [base, *starting_points(sub, n_mapped=1, model=model)], job.clock() + slot, seed + i)
         evaluations += state.evaluator.count
         fronts.append(state.history)
         pads.append(sub.prepared.pad)

@@ -1,11 +1,13 @@
 """``search``: anytime, budgeted black-box search over VTracer's parameters.
 
 A (1+lambda) evolution strategy in the normalised search box, warm-started from the mapping
-model's ranked configurations and the floor (VTracer's defaults), with lambda = 2 x workers so that every
-worker stays busy, a step size adapted by success (the 1/5 rule), and occasional random
-restarts. Candidates are evaluated at full resolution: half-resolution screening was measured
-to rank them poorly (rank correlation 0.59 at 256 px). At the deadline it returns the best
-result so far.
+model's ranked configurations and the floor (VTracer's defaults), with lambda = 2 x workers so
+that every worker stays busy, a step size adapted by success (the 1/5 rule), and occasional random
+restarts. The floor and mapping's own answer (its checked ranks, its walk to the byte cap) come
+first, whatever the clock says (bounded by work: search never returns less than mapping would, on
+any machine); the rest runs until the deadline and returns the best result so far. Candidates are
+evaluated at full resolution: half-resolution screening was measured to rank them poorly (rank
+correlation 0.59 at 256 px).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..objective import Candidate, Job
 from ..params import CATEGORICAL, DIM, Params, from_vector, to_vector
 from ..telemetry import annotate, span
 from .base import Result, finish
-from .mapping import MappingModel, ranked_params
+from .mapping import MappingModel, choose, ranked_params
 
 SIGMA0 = 0.15
 SIGMA_MIN = 0.02
@@ -55,19 +57,30 @@ class SearchState:
             self.offer(c)
             self.seen.add(c.params)
 
+    def start_from_mapping(self, model: MappingModel | None = None) -> int:
+        """Mapping's own answer (``mapping.choose``: bounded by work, like the floor) is offered
+        before the search starts: search never returns less than mapping would, on any machine.
+        Returns mapping's evaluations."""
+        best, evaluations, _ = choose(self.job, model)
+        self.offer(best)
+        if best.params is not None:
+            self.seen.add(best.params)
+        return evaluations
+
     def offer(self, c: Candidate) -> bool:
         before = self.best
         self.best = self.job.better(self.best, c)
         self.history.append(c)
         return self.best is not before
 
-    def evaluate(self, params: Iterable[Params], label: str, until: float) -> bool:
-        """Evaluate unseen params until ``until`` (monotonic); True if any improved the best."""
+    def evaluate(self, params: Iterable[Params], label: str, until: float | None) -> bool:
+        """Evaluate unseen params until ``until`` (on the job's clock; None: all of them, bounded
+        by work, stopped only by cancelling); True if any improved the best."""
         fresh = [p for p in params if p not in self.seen]
         self.seen.update(fresh)
         improved = False
-        timeout = self.job.until(until)
-        if timeout <= 0 or not fresh:
+        timeout = None if until is None else self.job.until(until)
+        if (timeout is not None and timeout <= 0) or not fresh or self.job.cancel.is_set():
             return False
         before = self.evaluator.count
         with span("tracewise.evaluate", stage=label, batch=len(fresh)) as s:
@@ -120,9 +133,10 @@ def starting_points(job: Job, n_mapped: int = 3, model: MappingModel | None = No
 def run(
     job: Job, evaluator: Evaluator | None = None, seed: int = 0, model: MappingModel | None = None
 ) -> Result:
-    evaluator = evaluator or Evaluator(job.prepared, job.reference, pool())
+    evaluator = evaluator or Evaluator(job.prepared, job.reference, pool(), clock=job.clock)
     state = SearchState(job, evaluator)
     state.start_from_floor()
+    mapped = state.start_from_mapping(model)
     optimise(state, starting_points(job, model=model), job.deadline - MARGIN_S, seed)
     assert state.best is not None
-    return finish("search", job, state.best, evaluator.count, cut_short=job.cancel.is_set())
+    return finish("search", job, state.best, evaluator.count + mapped, cut_short=job.cancel.is_set())

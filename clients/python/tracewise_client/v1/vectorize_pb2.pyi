@@ -204,18 +204,20 @@ class RouteRequest(_message.Message):
     def __init__(self, image: _Optional[bytes] = ..., options: _Optional[_Union[Options, _Mapping]] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
-    __slots__ = ("method", "confidence", "logo_type", "model_version", "seconds")
+    __slots__ = ("method", "confidence", "logo_type", "model_version", "seconds", "method_budget_seconds")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     LOGO_TYPE_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_BUDGET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     method: Method
     confidence: float
     logo_type: str
     model_version: str
     seconds: float
-    def __init__(self, method: _Optional[_Union[Method, str]] = ..., confidence: _Optional[float] = ..., logo_type: _Optional[str] = ..., model_version: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+    method_budget_seconds: float
+    def __init__(self, method: _Optional[_Union[Method, str]] = ..., confidence: _Optional[float] = ..., logo_type: _Optional[str] = ..., model_version: _Optional[str] = ..., seconds: _Optional[float] = ..., method_budget_seconds: _Optional[float] = ...) -> None: ...
 
 class GetServiceInfoRequest(_message.Message):
     __slots__ = ()

@@ -1,0 +1,78 @@
+"""The access log: one JSON line per answered request, joined to its trace.
+
+Each line carries the request id (the one in the report and the trailer), the trace and span ids
+of the request's span (so a log line leads to its trace in Tempo, and a trace to its line), the
+RPC, the method asked for and used, the arm the router chose, the gRPC status, seconds, the
+result's size and SSIM and the fallbacks. Never the image, the SVG or an API key. The logger
+("tracewise.access") writes bare JSON lines to stderr, which Ray keeps in the replica's log files
+(rotated by ``RAY_ROTATION_MAX_BYTES`` / ``RAY_ROTATION_BACKUP_COUNT``); a collector ships them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from opentelemetry import trace
+
+from .metrics import reason_kind
+
+LOGGER = "tracewise.access"
+
+
+class _Stderr(logging.StreamHandler):
+    """Whatever ``sys.stderr`` is when a line is written (Ray and test runners replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def logger() -> logging.Logger:
+    """The access logger: bare JSON lines on stderr, not passed up to Ray's formatted handlers."""
+    log = logging.getLogger(LOGGER)
+    if not log.handlers:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+def record(
+    rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float
+) -> dict[str, Any]:
+    """The line for one answered request (``out``: the result, None when there is none)."""
+    ctx = trace.get_current_span().get_span_context()
+    out = out or {}
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        "log": LOGGER,
+        "request_id": rid,
+        "trace_id": f"{ctx.trace_id:032x}" if ctx.is_valid else None,
+        "span_id": f"{ctx.span_id:016x}" if ctx.is_valid else None,
+        "rpc": rpc,
+        "method_requested": requested,
+        "method_used": out.get("method"),
+        "arm": out.get("arm"),
+        "status": status,
+        "seconds": round(seconds, 4),
+        "svg_bytes": out.get("svg_bytes"),
+        "ssim": None if out.get("ssim") is None else round(float(out["ssim"]), 6),
+        "cached": bool(out.get("cached")),
+        "fallbacks": [
+            {"from": f["from"], "reason": reason_kind(f["reason"])} for f in out.get("fallbacks", [])
+        ],
+    }
+
+
+def emit(rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float) -> None:
+    logger().info(json.dumps(record(rpc, rid, requested, out, status, seconds), separators=(",", ":")))

@@ -1,0 +1,38 @@
+"""The access log: one JSON line per answered request, with its trace's ids and no image or key."""
+
+import json
+import logging
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from tracewise_serve import access_log
+
+
+def test_one_json_line_carries_the_request_and_its_span(capfd):
+    tracer = TracerProvider().get_tracer("test")
+    out = {
+        "method": "search",
+        "arm": "search@1",
+        "svg_bytes": 812,
+        "ssim": 0.97123456,
+        "svg": "<svg>secret drawing</svg>",
+        "fallbacks": [{"from": "regional", "reason": "timed out"}],
+    }
+    with tracer.start_as_current_span("request") as span:
+        access_log.emit("Vectorize", "abc123", "auto", out, "OK", 1.23456)
+        ctx = span.get_span_context()
+    (line,) = [x for x in capfd.readouterr().err.splitlines() if x.strip()]
+    got = json.loads(line)
+    assert got["trace_id"] == f"{ctx.trace_id:032x}" and got["span_id"] == f"{ctx.span_id:016x}"
+    assert got["request_id"] == "abc123" and got["rpc"] == "Vectorize" and got["status"] == "OK"
+    assert got["method_requested"] == "auto" and got["method_used"] == "search" and got["arm"] == "search@1"
+    assert got["seconds"] == 1.2346 and got["ssim"] == 0.971235 and got["svg_bytes"] == 812
+    assert got["fallbacks"] == [{"from": "regional", "reason": "timed out"}]
+    assert "svg" not in got and "secret" not in line  # never the drawing, the image or a key
+    assert not logging.getLogger(access_log.LOGGER).propagate  # bare lines, not Ray's formatted ones
+
+
+def test_a_failed_request_has_a_line_too(capfd):
+    access_log.emit("Route", "r2", "auto", None, "INVALID_ARGUMENT", 0.01)
+    got = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
+    assert got["status"] == "INVALID_ARGUMENT" and got["method_used"] is None and got["trace_id"] is None
