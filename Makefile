@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install system-tools test lint bench bench-reliability train train-router router-runs deploy rollback serve protos k8s lock audit
+.PHONY: install system-tools test lint bench bench-check bench-reliability train train-router router-runs deploy rollback serve protos k8s lock audit
 
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: install lint system-tools
 
 bench: install system-tools
 	$(PY) bench/quality.py --markdown bench/out/quality.md --sheet docs/contact_sheet.png
+
+# Regression check (about 15 s): a fixed slice of the dev logos against bench/baseline.json, by
+# ratios to VTracer's defaults in the same run; fails beyond bench/check.py's TOLERANCE
+bench-check: install
+	$(PY) bench/check.py
 
 # The mapping model from scratch (about 45 minutes on 2 cores): the seeded pool's table, then the
 # configurations search finds on each dev logo added to it (fold-tagged), then the model
