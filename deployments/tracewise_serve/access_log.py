@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -54,7 +54,7 @@ def record(
     ctx = trace.get_current_span().get_span_context()
     out = out or {}
     return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "log": LOGGER,
         "request_id": rid,
         "trace_id": f"{ctx.trace_id:032x}" if ctx.is_valid else None,

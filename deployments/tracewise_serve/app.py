@@ -361,8 +361,8 @@ class Ingress:
         if not self._room_to_explore(method):
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "no_room"})
             return  # checked again: an exploration must never be what marks a method saturated
-        budget = min(arm.budget_s, objective.budget_s or engine.AUTO_BUDGET_S) if arm.budget_s else None
-        budget = budget or engine.method_budget(method, objective.budget_s)
+        explored = dataclasses.replace(decision, method=method, budget_s=arm.budget_s or None)
+        budget = engine.method_budget(method, objective.budget_s, explored)
         try:
             with span("tracewise.explore", method=method, budget_s=budget, request_id=rid):
                 out = await self._call(method, picture, objective, budget, exploring=True)

@@ -150,7 +150,7 @@ class Decision:
 
     @property
     def arm(self) -> str:
-        return self.method if self.budget_s is None else f"{self.method}@{self.budget_s:g}"
+        return Arm(self.method, self.budget_s or 0.0).name
 
 
 def choose(probs: dict[str, float], arms: list[Arm], threshold: float) -> tuple[Arm, float]:

@@ -73,14 +73,13 @@ class SearchState:
         self.history.append(c)
         return self.best is not before
 
-    def evaluate(self, params: Iterable[Params], label: str, until: float | None) -> bool:
-        """Evaluate unseen params until ``until`` (on the job's clock; None: all of them, bounded
-        by work, stopped only by cancelling); True if any improved the best."""
+    def evaluate(self, params: Iterable[Params], label: str, until: float) -> bool:
+        """Evaluate unseen params until ``until`` (on the job's clock); True if any improved the best."""
         fresh = [p for p in params if p not in self.seen]
         self.seen.update(fresh)
         improved = False
-        timeout = None if until is None else self.job.until(until)
-        if (timeout is not None and timeout <= 0) or not fresh or self.job.cancel.is_set():
+        timeout = self.job.until(until)
+        if timeout <= 0 or not fresh:
             return False
         before = self.evaluator.count
         with span("tracewise.evaluate", stage=label, batch=len(fresh)) as s:
