@@ -6,10 +6,14 @@ RPC, the method asked for and used, the arm the router chose, the gRPC status, s
 result's size and SSIM and the fallbacks. Never the image, the SVG or an API key. The logger
 ("tracewise.access") writes bare JSON lines to stderr, which Ray keeps in the replica's log files
 (rotated by ``RAY_ROTATION_MAX_BYTES`` / ``RAY_ROTATION_BACKUP_COUNT``); a collector ships them.
+
+The serving layer's own warnings (``structured``) are JSON lines on the same stream with the same
+ids: the request being served (``REQUEST_ID``, set by each RPC) and the current span.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
@@ -21,6 +25,8 @@ from opentelemetry import trace
 from .metrics import reason_kind
 
 LOGGER = "tracewise.access"
+# The request the current task serves (each RPC sets it; asyncio tasks and to_thread inherit it).
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("tracewise_request_id", default=None)
 
 
 class _Stderr(logging.StreamHandler):
@@ -35,30 +41,62 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
-def logger() -> logging.Logger:
-    """The access logger: bare JSON lines on stderr, not passed up to Ray's formatted handlers."""
-    log = logging.getLogger(LOGGER)
+def _ids() -> dict[str, str | None]:
+    ctx = trace.get_current_span().get_span_context()
+    return {
+        "trace_id": f"{ctx.trace_id:032x}" if ctx.is_valid else None,
+        "span_id": f"{ctx.span_id:016x}" if ctx.is_valid else None,
+    }
+
+
+class _JSONLines(logging.Formatter):
+    """A warning as one JSON line with the request and span it happened in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "log": record.name,
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "request_id": REQUEST_ID.get(),
+            **_ids(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, separators=(",", ":"))
+
+
+def _bare(name: str, formatter: logging.Formatter, level: int) -> logging.Logger:
+    log = logging.getLogger(name)
     if not log.handlers:
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(formatter)
         log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        log.setLevel(level)
+        log.propagate = False  # bare lines, not also Ray's formatted ones
     return log
+
+
+def logger() -> logging.Logger:
+    """The access logger: bare JSON lines on stderr, not passed up to Ray's formatted handlers."""
+    return _bare(LOGGER, logging.Formatter("%(message)s"), logging.INFO)
+
+
+def structured(name: str) -> logging.Logger:
+    """A logger whose lines are JSON with the request id and the trace and span ids."""
+    return _bare(name, _JSONLines(), logging.INFO)
 
 
 def record(
     rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float
 ) -> dict[str, Any]:
     """The line for one answered request (``out``: the result, None when there is none)."""
-    ctx = trace.get_current_span().get_span_context()
     out = out or {}
     return {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "log": LOGGER,
         "request_id": rid,
-        "trace_id": f"{ctx.trace_id:032x}" if ctx.is_valid else None,
-        "span_id": f"{ctx.span_id:016x}" if ctx.is_valid else None,
+        **_ids(),
         "rpc": rpc,
         "method_requested": requested,
         "method_used": out.get("method"),

@@ -15,7 +15,6 @@ import contextvars
 import dataclasses
 import hashlib
 import hmac
-import logging
 import os
 import random
 import threading
@@ -36,7 +35,7 @@ from tracewise import engine
 from tracewise.cache import LRUCache, cache_key
 from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
 from tracewise.errors import InvalidImage, TracewiseError
-from tracewise.methods import DEFAULT_BUDGET_S
+from tracewise.methods import DEFAULT_BUDGET_S, WORK_BOUNDED
 from tracewise.objective import Objective
 from tracewise.router import Arm
 from tracewise.store import ResultsStore
@@ -47,7 +46,7 @@ from . import access_log, convert
 from .metrics import Metrics
 from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
-log = logging.getLogger("tracewise.serve")
+log = access_log.structured("tracewise.serve")  # JSON lines with the request and trace ids
 
 SERVICE_NAME = "tracewise.v1.VectorizeService"
 TIMEOUT_KEY = "x-tracewise-timeout"
@@ -58,6 +57,12 @@ SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long
 # A request for a method whose whole fallback chain pushed back within this window is refused at
 # once, before decoding: under sustained overload, shedding costs nothing and answers fast.
 FAST_SHED_S = 0.25
+# Admission counts work, not calls. A call to a method bounded by work weighs its picture's pixels
+# over this reference (a 1024 px logo is ~16x the work of a 256 px one: measured), at least 1 and
+# at most the method's whole limit, so one call alone is always admitted. Counting calls let a
+# burst of big pictures in, and the floor then timed out in the queue (UNAVAILABLE after seconds)
+# instead of being shed at once. Search and regional hold a replica for their time: weight 1.
+ADMISSION_REFERENCE_PIXELS = 256 * 256
 CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
 # Exploration (with a results store): this share of routed requests also runs one other eligible
@@ -66,6 +71,14 @@ VERSION = "0.1.0"
 # from. Without it the store only pairs results when clients happen to ask twice.
 EXPLORE_ENV = "TRACEWISE_EXPLORE"
 DEFAULT_EXPLORE = "0.02"
+
+
+def admission_weight(method: str, picture: Picture, limit: int | None) -> int:
+    """What a call to ``method`` on ``picture`` counts against the method's admission limit."""
+    if method not in WORK_BOUNDED:
+        return 1
+    weight = max(1, round(picture.width * picture.height / ADMISSION_REFERENCE_PIXELS))
+    return weight if limit is None else min(weight, limit)
 
 
 def _api_keys() -> list[bytes]:
@@ -406,12 +419,13 @@ class Ingress:
         marks the method saturated, except for an exploration (its own queueing says nothing
         about the room requests have)."""
         limit = self.inflight_limits.get(method)
-        if limit is not None and self.inflight[method] >= limit:
+        weight = admission_weight(method, picture, limit)
+        if limit is not None and self.inflight[method] > 0 and self.inflight[method] + weight > limit:
             self._saturated(method)
-            raise Overloaded(f"{method} is saturated ({limit} in flight)")
+            raise Overloaded(f"{method} is saturated ({self.inflight[method]} of {limit} in flight)")
         handle = self.workers[method]
         response = handle.run.remote(picture, objective, time.time() + budget)
-        self._inflight(method, +1)
+        self._inflight(method, +weight)
         try:
             out = await asyncio.wait_for(response, timeout=budget + 2.0)
         except (TimeoutError, asyncio.CancelledError):
@@ -424,7 +438,7 @@ class Ingress:
                 self._saturated(method)
             raise Overloaded(f"{method} is saturated") from exc
         finally:
-            self._inflight(method, -1)
+            self._inflight(method, -weight)
         if "error" in out:
             raise _EngineError(out["error"], out["message"])
         return out
@@ -476,6 +490,7 @@ class Ingress:
     # --- RPCs --------------------------------------------------------------------------
     async def Vectorize(self, request: pb.VectorizeRequest, grpc_context: Any = None) -> pb.VectorizeResponse:
         rid = uuid.uuid4().hex[:16]
+        access_log.REQUEST_ID.set(rid)
         t0 = time.monotonic()
         md = _metadata(grpc_context)
         requested, out, status = "unknown", None, "OK"
@@ -526,6 +541,7 @@ class Ingress:
         self, request: pb.VectorizeStreamRequest, grpc_context: Any = None
     ) -> AsyncIterator[pb.VectorizeStreamResponse]:
         rid = uuid.uuid4().hex[:16]
+        access_log.REQUEST_ID.set(rid)
         t0 = time.monotonic()
         md = _metadata(grpc_context)
         requested, method, out, status = "unknown", "unknown", None, "OK"
@@ -567,6 +583,7 @@ class Ingress:
 
     async def Route(self, request: pb.RouteRequest, grpc_context: Any = None) -> pb.RouteResponse:
         rid = uuid.uuid4().hex[:16]
+        access_log.REQUEST_ID.set(rid)
         t0 = time.perf_counter()
         status = "OK"
         try:

@@ -56,7 +56,7 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tracewise_cache": ("counter", "Cache lookups by result (hit or miss).", ("result",)),
     "tracewise_inflight": (
         "gauge",
-        "Requests the ingress has sent to each method deployment and not yet had back (queue length).",
+        "Work the ingress has sent to each method and not had back (calls; a big picture counts more).",
         ("method",),
     ),
     "tracewise_explorations": (

@@ -17,6 +17,11 @@ _DEPLOYMENTS = load_config()["applications"][0]["deployments"]
 INGRESS_REPLICAS = next(d["num_replicas"] for d in _DEPLOYMENTS if d["name"] == "Ingress")
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that kill parts of the shared service run last (they wait for its recovery too)."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

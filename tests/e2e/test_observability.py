@@ -117,9 +117,8 @@ def test_metrics_reach_prometheus(stack, client, wordmark_png):
     assert sum(float(ln.rsplit(" ", 1)[1]) for ln in ok) >= 2
 
 
-def _access_lines() -> list[dict]:
-    """Every access-log line the service's replicas wrote (Ray keeps their stderr in its logs)."""
-    import json
+def _ray_log_lines(marker: str) -> list[tuple[str, str]]:
+    """(file relative to Ray's logs folder, line) for every line holding ``marker``, as written."""
     from pathlib import Path
 
     import ray
@@ -130,10 +129,16 @@ def _access_lines() -> list[dict]:
         if not path.is_file() or path.suffix not in (".err", ".out", ".log"):
             continue
         for line in path.read_text(errors="replace").splitlines():
-            start = line.find('{"time"')
-            if start >= 0 and '"log":"tracewise.access"' in line:
-                out.append(json.loads(line[start:]))
+            if marker in line:
+                out.append((str(path.relative_to(logs)), line))
     return out
+
+
+def _access_lines() -> list[dict]:
+    """Every access-log line the service's replicas wrote (Ray keeps their stderr in its logs)."""
+    import json
+
+    return [json.loads(line) for _, line in _ray_log_lines('"log":"tracewise.access"')]
 
 
 def test_every_request_has_one_access_log_line_joined_to_its_trace(stack, client_tracing, wordmark_png):
@@ -166,3 +171,20 @@ def test_every_request_has_one_access_log_line_joined_to_its_trace(stack, client
         assert spans, "the line's span is one of its trace's spans"
     assert any(x["status"] == "INVALID_ARGUMENT" for x in got)
     assert not any("image" in k for x in got for k in x)  # no image bytes, no keys
+
+
+def test_the_log_shipper_config_tails_and_parses_the_real_files(stack, client, wordmark_png):
+    """k8s/base/log-shipper.yaml against the files this Ray wrote: each access line is in a file
+    the replicas receiver tails, is JSON from its first byte, and yields its trace and span ids."""
+    from tests.support import logship
+
+    client.vectorize(wordmark_png, method="default")
+    found = _wait_for(lambda: _ray_log_lines('"log":"tracewise.access"'))
+    assert found
+    for relative, line in found:
+        assert logship.receiver_for(relative) == "filelog/replicas", relative
+        record = logship.parse("filelog/replicas", line)
+        assert record["attributes"]["log"] == "tracewise.access", line[:80]
+        assert record["timestamp"] is not None and record["trace_id"] == record["attributes"]["trace_id"]
+    serve_logs = {r for r, _ in _ray_log_lines("tracewise") if r.startswith("serve/")}
+    assert serve_logs and all(logship.receiver_for(r) == "filelog/serve" for r in serve_logs)

@@ -36,3 +36,22 @@ def test_a_failed_request_has_a_line_too(capfd):
     access_log.emit("Route", "r2", "auto", None, "INVALID_ARGUMENT", 0.01)
     got = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
     assert got["status"] == "INVALID_ARGUMENT" and got["method_used"] is None and got["trace_id"] is None
+
+
+def test_serving_warnings_are_json_lines_with_the_request_and_trace_ids(capfd):
+    tracer = TracerProvider().get_tracer("test")
+    log = access_log.structured("tracewise.test-warnings")
+    token = access_log.REQUEST_ID.set("req-42")
+    try:
+        with tracer.start_as_current_span("request") as span:
+            log.warning("method %s failed: %r", "search", RuntimeError("replica died"))
+            ctx = span.get_span_context()
+    finally:
+        access_log.REQUEST_ID.reset(token)
+    log.warning("outside any request")
+    first, second = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.strip()]
+    assert first["message"] == "method search failed: RuntimeError('replica died')"
+    assert first["level"] == "WARNING" and first["log"] == "tracewise.test-warnings"
+    assert first["request_id"] == "req-42" and first["trace_id"] == f"{ctx.trace_id:032x}"
+    assert first["span_id"] == f"{ctx.span_id:016x}"
+    assert second["request_id"] is None and second["trace_id"] is None

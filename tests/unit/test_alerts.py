@@ -67,18 +67,23 @@ CASES = {
     "TracewiseMethodUnreachable": (
         "15m",
         {"method": "search"},
-        {'ray_tracewise_fallbacks_total{from_method="search",reason="failed"}': "0+5x30", OK: "0+10x30"},
+        # crash-looping: 5 failed calls a minute, a fresh replica answers one
         {
             'ray_tracewise_fallbacks_total{from_method="search",reason="failed"}': "0+5x30",
             OK: "0+10x30",
-            SEARCH_OK: "0+5x30",
+            SEARCH_OK: "0+1x30",
+        },
+        {
+            'ray_tracewise_fallbacks_total{from_method="search",reason="failed"}': "0+5x30",
+            OK: "0+10x30",
+            SEARCH_OK: "0+10x30",
         },
     ),
     "TracewiseReplicaRestarting": (
         "35m",
-        {"deployment": "search"},
-        {'ray_serve_deployment_replica_starts_total{deployment="search",replica="a"}': "0+1x40"},
-        {'ray_serve_deployment_replica_starts_total{deployment="search",replica="a"}': "2+0x40"},
+        {"deployment": "method-search"},
+        {'ray_serve_replica_startup_latency_ms_count{deployment="method-search"}': "1+1x40"},
+        {'ray_serve_replica_startup_latency_ms_count{deployment="method-search"}': "3+0x40"},
     ),
     "TracewiseLatencyP99High": ("20m", {"method_used": "search"}, _latency("10"), _latency("5")),
     "TracewiseFallbacksHigh": (

@@ -113,3 +113,21 @@ def test_fast_shedding_needs_the_whole_fallback_chain_saturated():
     assert check(fake, "mapping") and check(fake, "default") and not check(fake, "search")
     fake.backpressure_at["default"] = now - 2 * FAST_SHED_S  # pushed back, but not recently
     assert not check(fake, "mapping")
+
+
+def test_admission_counts_work_for_the_methods_bounded_by_work():
+    import numpy as np
+
+    from tracewise.decode import Picture
+    from tracewise_serve.app import admission_weight
+
+    def pic(side: int) -> Picture:
+        return Picture(np.zeros((side, side, 4), np.uint8), "png")
+
+    assert admission_weight("default", pic(256), 6) == 1 and admission_weight("mapping", pic(64), 6) == 1
+    assert admission_weight("mapping", pic(512), 6) == 4
+    # a big picture fills the whole limit (it is admitted alone), never more
+    assert admission_weight("default", pic(1024), 6) == 6
+    assert admission_weight("default", pic(1024), None) == 16
+    # search and regional hold a replica for their time budget, whatever the size
+    assert admission_weight("search", pic(2048), 3) == 1 and admission_weight("regional", pic(2048), 2) == 1

@@ -11,6 +11,9 @@ from ..trace import set_size
 
 METHODS = ("default", "mapping", "search", "regional")
 DEFAULT_BUDGET_S = {"default": 10.0, "mapping": 10.0, "search": 5.0, "regional": 30.0}
+# Bounded by work (a fixed number of traces and measurements), so their cost grows with the
+# picture's pixels; search and regional are bounded by their time budget whatever the size.
+WORK_BOUNDED = ("default", "mapping")
 
 
 @dataclass
