@@ -4,12 +4,12 @@
     python scripts/deploy.py rollback --overlay dev
     (make deploy OVERLAY=dev IMAGE=...; make rollback OVERLAY=dev)
 
-``deploy`` renders the overlay (``kubectl kustomize``), sets the Ray containers' image, keeps the
-RayService's current spec in an annotation (``PREVIOUS``), applies, and waits until KubeRay reports
-the new generation observed, the service ready and no upgrade in progress, with every Serve
-application RUNNING. KubeRay upgrades by starting a new Ray cluster and moving traffic when it is
-ready (blue-green), so the old cluster serves until then. It fails with the RayService's own
-conditions and application messages when an application fails or the time runs out.
+``deploy`` renders the overlay (``kubectl kustomize``), sets the project's image (Ray pods, store,
+backup job), keeps the RayService's current spec in an annotation (``PREVIOUS``), applies, and waits
+until KubeRay reports the new generation observed, the service ready and no upgrade in progress,
+with every Serve application RUNNING. KubeRay upgrades by starting a new Ray cluster and moving
+traffic when it is ready (blue-green), so the old cluster serves until then. It fails with the
+RayService's own conditions and application messages when an application fails or the time runs out.
 ``rollback`` applies the spec kept in the annotation and waits the same way.
 """
 
@@ -50,18 +50,32 @@ def rayservice(namespace: str) -> dict | None:
         raise
 
 
+def _pod_specs(doc: dict) -> list[dict]:
+    if doc["kind"] == "RayService":
+        cluster = doc["spec"]["rayClusterConfig"]
+        return [g["template"]["spec"] for g in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]]
+    if doc["kind"] in ("Deployment", "StatefulSet"):
+        return [doc["spec"]["template"]["spec"]]
+    if doc["kind"] == "CronJob":
+        return [doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]]
+    return []
+
+
 def render(overlay: str, image: str | None) -> list[dict]:
+    """The overlay's objects; with ``image``, every container that runs the project's own image
+    (the Ray head's: Ray pods, the results store, the backup job) runs ``image`` instead. Other
+    containers (the log-shipper sidecars, Prometheus, ...) keep theirs."""
     docs = [
         d for d in yaml.safe_load_all(kubectl("kustomize", str(ROOT / "k8s" / "overlays" / overlay))) if d
     ]
     if image:
+        rs = next(d for d in docs if d["kind"] == "RayService")
+        ours = rs["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"]
         for d in docs:
-            if d["kind"] != "RayService":
-                continue
-            cluster = d["spec"]["rayClusterConfig"]
-            for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
-                for c in group["template"]["spec"]["containers"]:
-                    c["image"] = image
+            for spec in _pod_specs(d):
+                for c in spec["containers"]:
+                    if c["image"] == ours:
+                        c["image"] = image
     return docs
 
 

@@ -38,7 +38,7 @@ from tracewise.errors import InvalidImage, TracewiseError
 from tracewise.methods import DEFAULT_BUDGET_S, WORK_BOUNDED
 from tracewise.objective import Objective
 from tracewise.router import Arm
-from tracewise.store import ResultsStore
+from tracewise.store import open_store
 from tracewise.telemetry import annotate, span
 from tracewise_client.v1 import vectorize_pb2 as pb
 
@@ -63,6 +63,7 @@ FAST_SHED_S = 0.25
 # burst of big pictures in, and the floor then timed out in the queue (UNAVAILABLE after seconds)
 # instead of being shed at once. Search and regional hold a replica for their time: weight 1.
 ADMISSION_REFERENCE_PIXELS = 256 * 256
+MAX_PENDING_RECORDS = 256  # results waiting to be written to the store; beyond this one is dropped
 CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
 # Exploration (with a results store): this share of routed requests also runs one other eligible
@@ -187,12 +188,12 @@ class Ingress:
         self.cache: LRUCache[bytes] = LRUCache()
         self.saturated_until: dict[str, float] = {}
         self.backpressure_at: dict[str, float] = {}
-        db = os.environ.get("TRACEWISE_RESULTS_DB")
-        self.store = ResultsStore(db) if db else None
+        self.store = open_store()  # a store server (a cluster), a local file, or none
         self.metrics = Metrics()
         self.inflight = dict.fromkeys(workers, 0)
         self.explore_rate = float(os.environ.get(EXPLORE_ENV, DEFAULT_EXPLORE)) if self.store else 0.0
         self._exploring: set[asyncio.Task] = set()
+        self._recording: set[asyncio.Task] = set()
 
     # --- helpers -----------------------------------------------------------------------
     def _authorise(self, md: dict[str, str]) -> None:
@@ -298,37 +299,59 @@ class Ingress:
                 from tracewise.router import default_router
 
                 logo_type = default_router().logo_type(picture.rgba, np.asarray(feats, np.float32))
-        self.store.append(
-            {
-                "request_id": rid,
-                "image_sha256": hashlib.sha256(image).hexdigest(),
-                "features": feats,
-                "options": {
-                    "style": objective.style,
-                    "max_svg_bytes": objective.max_svg_bytes,
-                    "target_ssim": objective.target_ssim,
-                    "budget_s": objective.budget_s,
-                    "max_colors": objective.max_colors,
-                    "palette": list(objective.palette),
-                    "arm": out.get("arm"),  # what ran: the method and its seconds (the router's labels)
-                },
-                "decision": decision.arm if decision else None,
-                "confidence": out.get("confidence"),
-                "logo_type": logo_type,
-                "method_requested": requested,
-                "method_used": out["method"],
-                "params": out.get("params"),
-                "ssim": out["ssim"],
-                "svg_bytes": out["svg_bytes"],
-                "seconds": out["seconds"],
-                "fallback": out.get("fallbacks", []),
-                "cached": cached,
-                "defaults_ssim": out.get("defaults_ssim"),
-                "defaults_svg_bytes": out.get("defaults_svg_bytes"),
-                "cut_short": out.get("cut_short", False),
-                "degraded": out.get("degraded", False),
-            }
-        )
+        row = {
+            "request_id": rid,
+            "image_sha256": hashlib.sha256(image).hexdigest(),
+            "features": feats,
+            "options": {
+                "style": objective.style,
+                "max_svg_bytes": objective.max_svg_bytes,
+                "target_ssim": objective.target_ssim,
+                "budget_s": objective.budget_s,
+                "max_colors": objective.max_colors,
+                "palette": list(objective.palette),
+                "arm": out.get("arm"),  # what ran: the method and its seconds (the router's labels)
+            },
+            "decision": decision.arm if decision else None,
+            "confidence": out.get("confidence"),
+            "logo_type": logo_type,
+            "method_requested": requested,
+            "method_used": out["method"],
+            "params": out.get("params"),
+            "ssim": out["ssim"],
+            "svg_bytes": out["svg_bytes"],
+            "seconds": out["seconds"],
+            "fallback": out.get("fallbacks", []),
+            "cached": cached,
+            "defaults_ssim": out.get("defaults_ssim"),
+            "defaults_svg_bytes": out.get("defaults_svg_bytes"),
+            "cut_short": out.get("cut_short", False),
+            "degraded": out.get("degraded", False),
+        }
+        self.store.append(row)
+
+    def _record_later(self, rid: str, *args: Any) -> None:
+        """Record a served result after the answer, off its path (features, logo type and the
+        write take milliseconds, a remote store's network more). A row that cannot be written,
+        or one beyond ``MAX_PENDING_RECORDS`` waiting, is counted and logged: never an error for
+        the request, which is already answered."""
+        if self.store is None:
+            return
+        if len(self._recording) >= MAX_PENDING_RECORDS:
+            self.metrics.inc("tracewise_store_errors", {"error": "backlog"})
+            log.warning("request %s not recorded: %d rows already waiting", rid, len(self._recording))
+            return
+
+        def write() -> None:
+            try:
+                self._record(rid, *args)
+            except Exception as exc:  # noqa: BLE001 - counted and logged with the request's ids
+                self.metrics.inc("tracewise_store_errors", {"error": type(exc).__name__})
+                log.warning("request %s not recorded in the results store: %s", rid, exc)
+
+        task = asyncio.create_task(asyncio.to_thread(write))
+        self._recording.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._recording.discard)
 
     def _explore_later(
         self, rid: str, image: bytes, picture: Picture, objective: Objective, decision: Any, out: dict
@@ -386,10 +409,7 @@ class Ingress:
         out["fallbacks"] = []
         out["arm"] = arm.name
         out["logo_type"] = decision.logo_type  # the same image: the router's features and logo type
-        assert self.store is not None
-        await asyncio.to_thread(
-            self._record, f"{rid}-x", image, picture, objective, out, None, "explore", decision.features
-        )
+        self._record_later(f"{rid}-x", image, picture, objective, out, None, "explore", decision.features)
         self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "recorded"})
 
     def _inflight(self, method: str, delta: int) -> None:
@@ -505,10 +525,7 @@ class Ingress:
                 response.report.request_id = rid
                 self._trailer(grpc_context, rid)
                 out = _cached_out(response.report, time.monotonic() - t0)
-                if self.store is not None:
-                    await asyncio.to_thread(
-                        self._record, rid, request.image, None, objective, out, None, requested
-                    )
+                self._record_later(rid, request.image, None, objective, out, None, requested)
                 return response
             method, decision = await self._decide(picture, objective, requested)
             budget = self._budget(objective, method, md, t0, decision)
@@ -521,9 +538,7 @@ class Ingress:
                 self.cache.put(key, response.SerializeToString())
             self._trailer(grpc_context, rid)
             if self.store is not None:
-                await asyncio.to_thread(
-                    self._record, rid, request.image, picture, objective, out, decision, requested
-                )
+                self._record_later(rid, request.image, picture, objective, out, decision, requested)
                 self._explore_later(rid, request.image, picture, objective, decision, out)
             return response
         except _EngineError as exc:

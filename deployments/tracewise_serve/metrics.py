@@ -54,6 +54,11 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("method",),
     ),
     "tracewise_cache": ("counter", "Cache lookups by result (hit or miss).", ("result",)),
+    "tracewise_store_errors": (
+        "counter",
+        "Served results the results store did not take (the request was answered; the row is lost).",
+        ("error",),
+    ),
     "tracewise_inflight": (
         "gauge",
         "Work the ingress has sent to each method and not had back (calls; a big picture counts more).",

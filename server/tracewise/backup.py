@@ -54,10 +54,47 @@ def snapshot(db: Path) -> bytes:
         return copy.read_bytes()
 
 
-def backup(output: Path, db: Path | None, models: Path | None) -> dict:
+def fetch_snapshot(url: str, token: str | None = None, timeout: float = 300.0) -> bytes:
+    """A consistent copy of the store behind ``tracewise store serve`` at ``url``."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url.rstrip("/") + "/v1/snapshot", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise BackupError(f"{url} refused the snapshot: HTTP {exc.code} {exc.read()[:200]!r}") from exc
+    except OSError as exc:
+        raise BackupError(f"{url} is unreachable: {exc}") from exc
+
+
+ARCHIVE_PREFIX = "tracewise-"
+
+
+def archive_path(output: Path) -> Path:
+    """``output`` itself, or in a folder a new name by the UTC time (what a scheduled job writes)."""
+    if output.is_dir():
+        return output / time.strftime(f"{ARCHIVE_PREFIX}%Y%m%dT%H%M%SZ.tar.gz", time.gmtime())
+    return output
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` archives this command named in ``folder``; returns them."""
+    archives = sorted(folder.glob(f"{ARCHIVE_PREFIX}*.tar.gz"))  # the names sort by time
+    old = archives[: max(0, len(archives) - keep)]
+    for path in old:
+        path.unlink()
+    return old
+
+
+def backup(output: Path, db: Path | None, models: Path | None, db_bytes: bytes | None = None) -> dict:
     files: dict[str, bytes] = {}
     if db is not None:
         files["results.db"] = snapshot(db)
+    elif db_bytes is not None:
+        files["results.db"] = db_bytes
     if models is not None:
         for p in sorted(models.iterdir()):
             if p.suffix in MODEL_SUFFIXES and p.is_file():
@@ -148,7 +185,15 @@ def restore(archive: Path, db: Path | None, models: Path | None, force: bool = F
 def main(argv: list[str] | None = None, command: str = "backup") -> int:
     ap = argparse.ArgumentParser(prog=f"tracewise {command}", description=__doc__.split("\n\n")[0])
     if command == "backup":
-        ap.add_argument("-o", "--output", type=Path, required=True, help="archive to write (.tar.gz)")
+        ap.add_argument(
+            "-o", "--output", type=Path, required=True, help="archive to write (.tar.gz), or a folder"
+        )
+        ap.add_argument(
+            "--from-url", default=None, help="the store behind `tracewise store serve` at this URL"
+        )
+        ap.add_argument(
+            "--keep", type=int, default=None, help="with a folder: keep only the newest N archives"
+        )
     else:
         ap.add_argument("archive", type=Path)
         ap.add_argument("--force", action="store_true", help="replace an existing results store")
@@ -164,10 +209,19 @@ def main(argv: list[str] | None = None, command: str = "backup") -> int:
     a = ap.parse_args(argv)
     try:
         if command == "backup":
-            m = backup(a.output, a.db, a.models)
-            print(
-                f"wrote {a.output}: {len(m['files'])} files" + (f", {m['rows']} rows" if "rows" in m else "")
+            if a.db is not None and a.from_url:
+                raise BackupError("give --db or --from-url, not both")
+            if a.keep is not None and (a.keep < 1 or not a.output.is_dir()):
+                raise BackupError("--keep takes a number >= 1 and a folder as --output")
+            remote = (
+                fetch_snapshot(a.from_url, os.environ.get("TRACEWISE_STORE_TOKEN")) if a.from_url else None
             )
+            output = archive_path(a.output)
+            m = backup(output, a.db, a.models, remote)
+            print(f"wrote {output}: {len(m['files'])} files" + (f", {m['rows']} rows" if "rows" in m else ""))
+            if a.keep is not None:
+                for old in prune(a.output, a.keep):
+                    print(f"removed {old} (keeping the newest {a.keep})")
         else:
             if a.db is None and a.models is None:
                 raise BackupError("say what to restore: --db PATH and/or --models [DIR]")

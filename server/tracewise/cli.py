@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the gRPC service on Ray Serve (starts a local Ray); --help for options")
     sub.add_parser("report", help="HTML analytics from the results store: --db results.db -o report.html")
     sub.add_parser("backup", help="archive the results store and router models: -o FILE --db DB --models")
+    sub.add_parser("store", help="`store serve --db DB`: the results store over HTTP, for a cluster")
     sub.add_parser(
         "restore", help="restore a backup (every file's hash checked first): FILE --db DB --models"
     )
@@ -304,7 +305,23 @@ def _restore(rest: list[str]) -> int:
     return backup_main(rest, "restore")
 
 
-PASSTHROUGH = {"serve": _serve, "bench": _bench, "report": _report, "backup": _backup, "restore": _restore}
+def _store(rest: list[str]) -> int:
+    from .store_server import main as store_main
+
+    if rest[:1] != ["serve"]:
+        print("usage: tracewise store serve --db DB [--host H] [--port P]", file=sys.stderr)
+        return 2
+    return store_main(rest[1:])
+
+
+PASSTHROUGH = {
+    "serve": _serve,
+    "bench": _bench,
+    "report": _report,
+    "backup": _backup,
+    "restore": _restore,
+    "store": _store,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -129,3 +129,56 @@ class ResultsStore:
 
     def count(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+
+class StoreUnavailable(Exception):
+    """The results store could not take a row; the message says why."""
+
+
+class RemoteStore:
+    """``ResultsStore.append`` over HTTP, to ``tracewise store serve`` (tracewise.store_server).
+
+    Each row is one POST; a connection failure or a 5xx is tried once more, then raised as
+    ``StoreUnavailable`` (the caller counts and logs it: a lost row must not fail a request).
+    """
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 5.0, attempts: int = 2) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.attempts = attempts
+
+    def append(self, row: dict[str, Any]) -> None:
+        import urllib.error
+        import urllib.request
+
+        headers = {"content-type": "application/json"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        body = json.dumps(row).encode()
+        last = ""
+        for _ in range(self.attempts):
+            request = urllib.request.Request(self.url + "/v1/rows", body, headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout):
+                    return
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}: {exc.read()[:200].decode(errors='replace')}"
+                if exc.code < 500:
+                    break  # the row or the token is wrong: another try gives the same answer
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+        raise StoreUnavailable(f"{self.url} did not take the row ({last})")
+
+
+def open_store(env: Any = None) -> ResultsStore | RemoteStore | None:
+    """The store the service writes to: a store server (TRACEWISE_RESULTS_URL), a local file
+    (TRACEWISE_RESULTS_DB), or none."""
+    import os
+
+    env = os.environ if env is None else env
+    if env.get("TRACEWISE_RESULTS_URL"):
+        return RemoteStore(env["TRACEWISE_RESULTS_URL"], env.get("TRACEWISE_STORE_TOKEN") or None)
+    if env.get("TRACEWISE_RESULTS_DB"):
+        return ResultsStore(env["TRACEWISE_RESULTS_DB"])
+    return None

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +17,7 @@ from tracewise_client import Client
 from tracewise_serve.local import load_config
 
 KEY = "test-key-two"
+STORE_TOKEN = "store-token"
 _DEPLOYMENTS = load_config()["applications"][0]["deployments"]
 INGRESS_REPLICAS = next(d["num_replicas"] for d in _DEPLOYMENTS if d["name"] == "Ingress")
 
@@ -42,7 +47,41 @@ def store_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def stack(store_path):
+def store_url(store_path):
+    """The results store as in a cluster: `tracewise store serve` in its own process."""
+    port = free_port()
+    env = {**os.environ, "TRACEWISE_STORE_TOKEN": STORE_TOKEN}
+    cmd = [
+        sys.executable,
+        "-m",
+        "tracewise.cli",
+        "store",
+        "serve",
+        "--db",
+        str(store_path),
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the store server did not start: " + proc.stderr.read().decode()) from None
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def stack(store_url):
     from tracewise_serve import local
 
     saved = dict(os.environ)
@@ -52,7 +91,8 @@ def stack(store_path):
         os.environ.update(
             {
                 "TRACEWISE_API_KEYS": f"test-key-one,{KEY}",
-                "TRACEWISE_RESULTS_DB": str(store_path),
+                "TRACEWISE_RESULTS_URL": store_url,
+                "TRACEWISE_STORE_TOKEN": STORE_TOKEN,
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
                 "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s instead of 5 s
                 "RAY_metrics_report_interval_ms": "1000",

@@ -78,7 +78,12 @@ def test_results_are_stored(client, store_path, dev_logos):
     results = [client.vectorize(png, method="mapping") for _ in range(INGRESS_REPLICAS + 1)]
     first, again = results[0], next(r for r in results if r.cached)
     assert not first.cached and first.defaults_ssim is not None
-    rows = {r["request_id"]: r for r in ResultsStore(store_path).rows()}
+    deadline = time.monotonic() + 30  # recorded after the answer, through the store server
+    while time.monotonic() < deadline:
+        rows = {r["request_id"]: r for r in ResultsStore(store_path).rows()}
+        if {r.request_id for r in results} <= set(rows):
+            break
+        time.sleep(0.25)
     row = rows[first.request_id]
     assert row["method_requested"] == row["method_used"] == "mapping" and len(row["features"]) > 5
     assert row["defaults_ssim"] == pytest.approx(first.defaults_ssim) and row["cached"] == 0

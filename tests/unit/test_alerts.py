@@ -85,6 +85,12 @@ CASES = {
         {'ray_serve_replica_startup_latency_ms_count{deployment="method-search"}': "1+1x40"},
         {'ray_serve_replica_startup_latency_ms_count{deployment="method-search"}': "3+0x40"},
     ),
+    "TracewiseStoreFailing": (
+        "35m",
+        {},
+        {'ray_tracewise_store_errors_total{error="StoreUnavailable"}': "0+2x40"},
+        {'ray_tracewise_store_errors_total{error="StoreUnavailable"}': "5+0x40"},  # old errors, none now
+    ),
     "TracewiseLatencyP99High": ("20m", {"method_used": "search"}, _latency("10"), _latency("5")),
     "TracewiseFallbacksHigh": (
         "40m",

@@ -56,6 +56,9 @@ FAKE = textwrap.dedent(
 )
 
 
+SIDECAR = "otel/opentelemetry-collector-contrib:0.139.0"
+
+
 def _rayservice(image: str, generation: int = 1, annotations: dict | None = None) -> dict:
     group = {"template": {"spec": {"containers": [{"name": "ray", "image": image}]}}}
     return {
@@ -105,9 +108,16 @@ def kube(tmp_path):
     state = tmp_path / "state.json"
 
     def run(action: str, current: dict | None, after_apply: list[dict], *extra: str):
-        rendered = yaml.safe_dump_all(
-            [_rayservice("tracewise:overlay"), {"kind": "ConfigMap", "metadata": {"name": "x"}}]
-        )
+        overlay = _rayservice("tracewise:overlay")
+        for group in [overlay["spec"]["rayClusterConfig"]["headGroupSpec"],
+                      *overlay["spec"]["rayClusterConfig"]["workerGroupSpecs"]]:  # fmt: skip
+            group["template"]["spec"]["containers"].append({"name": "log-shipper", "image": SIDECAR})
+        store = {
+            "kind": "StatefulSet",
+            "metadata": {"name": "tracewise-store"},
+            "spec": {"template": {"spec": {"containers": [{"name": "store", "image": "tracewise:overlay"}]}}},
+        }
+        rendered = yaml.safe_dump_all([overlay, store, {"kind": "ConfigMap", "metadata": {"name": "x"}}])
         if current is not None:
             current = {**current, "status": SERVING_OLD}
         state.write_text(json.dumps({"rendered": rendered, "current": current, "timeline": [],
@@ -138,7 +148,10 @@ def test_deploy_sets_the_image_keeps_the_old_spec_and_waits_for_the_new_cluster(
         rs["spec"]["rayClusterConfig"]["headGroupSpec"],
         *rs["spec"]["rayClusterConfig"]["workerGroupSpecs"],
     ]
-    assert {c["image"] for g in groups for c in g["template"]["spec"]["containers"]} == {"tracewise:v2"}
+    images = {c["name"]: c["image"] for g in groups for c in g["template"]["spec"]["containers"]}
+    assert images == {"ray": "tracewise:v2", "log-shipper": SIDECAR}  # only the project's own image
+    (store,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert store["spec"]["template"]["spec"]["containers"][0]["image"] == "tracewise:v2"
     assert json.loads(rs["metadata"]["annotations"]["tracewise.dev/previous-spec"]) == old["spec"]
     assert sum("get" in c for c in state["calls"]) >= 4  # it waited through the upgrade
 

@@ -73,8 +73,10 @@ def pruned_fields(doc: Any, schema: dict[str, Any], path: str = "") -> list[str]
 def containers(docs) -> list[dict[str, Any]]:
     out = []
     for d in docs:
-        if d["kind"] == "Deployment":
+        if d["kind"] in ("Deployment", "StatefulSet"):
             out += d["spec"]["template"]["spec"]["containers"]
+        elif d["kind"] == "CronJob":
+            out += d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         elif d["kind"] == "RayService":
             rc = d["spec"]["rayClusterConfig"]
             out += rc["headGroupSpec"]["template"]["spec"]["containers"]
@@ -319,7 +321,8 @@ def test_prometheus_loads_the_rules_it_mounts(tmp_path):
         text=True,
         timeout=60,
     )
-    assert out.returncode == 0 and "18 rules found" in out.stdout, out.stdout + out.stderr
+    count = sum(len(g["rules"]) for g in yaml.safe_load(rules["data"]["tracewise-rules.yaml"])["groups"])
+    assert out.returncode == 0 and f"{count} rules found" in out.stdout, out.stdout + out.stderr
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     find(docs, "Service", "alertmanager")
 
@@ -430,3 +433,46 @@ def test_grafana_links_log_lines_to_traces_and_traces_to_lines():
     to_logs = uids["tempo"]["jsonData"]["tracesToLogsV2"]
     assert to_logs["datasourceUid"] == "loki" and to_logs["filterByTraceID"]
     assert uids["loki"]["url"] == "http://loki:3100"
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_served_results_go_to_one_store_on_a_volume_backed_up_nightly(name):
+    docs = overlay(name)
+    sts = find(docs, "StatefulSet", "tracewise-store")
+    assert sts["spec"]["replicas"] == 1  # one writer
+    (store,) = sts["spec"]["template"]["spec"]["containers"]
+    cmd = store["command"]
+    db = Path(cmd[cmd.index("--db") + 1])
+    mounts = {m["mountPath"]: m["name"] for m in store["volumeMounts"]}
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert mounts[str(db.parent)] == claim["metadata"]["name"]  # the file is on the claimed volume
+    assert "/tmp" in mounts and store["securityContext"]["readOnlyRootFilesystem"]  # snapshots in /tmp
+    port = int(cmd[cmd.index("--port") + 1])
+    service = find(docs, "Service", "tracewise-store")
+    assert service["spec"]["ports"][0]["port"] == port
+    url = f"http://tracewise-store:{port}"
+    for group in ray_pods(find(docs, "RayService")):
+        env = _env(group["template"]["spec"]["containers"][0])
+        assert env["TRACEWISE_RESULTS_URL"] == url and "TRACEWISE_RESULTS_DB" not in env
+        assert env["TRACEWISE_STORE_TOKEN"]["secretKeyRef"]["name"] == "tracewise-store-token"
+    job = find(docs, "CronJob", "tracewise-backup")
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (backup,) = pod["containers"]
+    args = backup["command"]
+    assert args[:2] == ["tracewise", "backup"] and args[args.index("--from-url") + 1] == url
+    assert int(args[args.index("--keep") + 1]) >= 7
+    out = args[args.index("--output") + 1]
+    claim_of = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in pod["volumes"]}
+    backup_volume = {m["mountPath"]: m["name"] for m in backup["volumeMounts"]}[out]
+    find(docs, "PersistentVolumeClaim", claim_of[backup_volume])
+    # the same parser the job runs accepts these arguments
+    from tracewise.backup import main as backup_main
+
+    with pytest.raises(SystemExit) as info:
+        backup_main([*args[2:], "--help"])
+    assert info.value.code == 0
