@@ -49,6 +49,16 @@ def _bytes(mean: float) -> dict[str, str]:
     }
 
 
+def _confidence(after: float) -> dict[str, str]:
+    """A day of routed requests at mean confidence 0.8, then 150 minutes at ``after``."""
+    base = "ray_tracewise_router_confidence_%s{method=\"search\",logo_type=\"text\"}"
+    day = 1440 * 80
+    return {
+        base % "sum": f"0+80x1440 {day + 100 * after:g}+{100 * after:g}x149",
+        base % "count": "0+100x1590",
+    }
+
+
 # alert -> (eval time, labels the alert carries besides its rule's, series that fire it, series that do not)
 CASES = {
     "TracewiseErrorBudgetBurnFast": (
@@ -106,6 +116,7 @@ CASES = {
     ),
     "TracewiseQualityGainLow": ("100m", {}, _gain(0.002), _gain(0.02)),
     "TracewiseBytesRatioHigh": ("100m", {}, _bytes(1.2), _bytes(0.7)),
+    "TracewiseRouterConfidenceLow": ("1590m", {}, _confidence(0.4), _confidence(0.75)),
 }
 
 
