@@ -51,7 +51,7 @@ def _bytes(mean: float) -> dict[str, str]:
 
 def _confidence(after: float) -> dict[str, str]:
     """A day of routed requests at mean confidence 0.8, then 150 minutes at ``after``."""
-    base = "ray_tracewise_router_confidence_%s{method=\"search\",logo_type=\"text\"}"
+    base = 'ray_tracewise_router_confidence_%s{method="search",logo_type="text"}'
     day = 1440 * 80
     return {
         base % "sum": f"0+80x1440 {day + 100 * after:g}+{100 * after:g}x149",
