@@ -35,7 +35,7 @@ from tracewise import engine
 from tracewise.cache import LRUCache, cache_key
 from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
 from tracewise.errors import InvalidImage, TracewiseError
-from tracewise.methods import DEFAULT_BUDGET_S, WORK_BOUNDED
+from tracewise.methods import CHEAPER, DEFAULT_BUDGET_S, METHODS
 from tracewise.objective import Objective
 from tracewise.router import Arm
 from tracewise.store import open_store
@@ -43,6 +43,7 @@ from tracewise.telemetry import annotate, span
 from tracewise_client.v1 import vectorize_pb2 as pb
 
 from . import access_log, convert
+from .admission import Admission
 from .metrics import Metrics
 from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
@@ -53,18 +54,7 @@ TIMEOUT_KEY = "x-tracewise-timeout"
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 # Time kept back from the client's deadline for the trip back (at least this, or 10%).
 DEADLINE_MARGIN_S = 0.15
-SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long (router load)
-# A request for a method whose whole fallback chain pushed back within this window is refused at
-# once, before decoding: under sustained overload, shedding costs nothing and answers fast.
-FAST_SHED_S = 0.25
-# Admission counts work, not calls. A call to a method bounded by work weighs its picture's pixels
-# over this reference (a 1024 px logo is ~16x the work of a 256 px one: measured), at least 1 and
-# at most the method's whole limit, so one call alone is always admitted. Counting calls let a
-# burst of big pictures in, and the floor then timed out in the queue (UNAVAILABLE after seconds)
-# instead of being shed at once. Search and regional hold a replica for their time: weight 1.
-ADMISSION_REFERENCE_PIXELS = 256 * 256
 MAX_PENDING_RECORDS = 256  # results waiting to be written to the store; beyond this one is dropped
-CHEAPER = {"regional": "search", "search": "mapping", "mapping": "default", "default": None}
 VERSION = "0.1.0"
 # Exploration (with a results store): this share of routed requests also runs one other eligible
 # method in the background, after the answer, when that method has room. The store then holds the
@@ -72,14 +62,6 @@ VERSION = "0.1.0"
 # from. Without it the store only pairs results when clients happen to ask twice.
 EXPLORE_ENV = "TRACEWISE_EXPLORE"
 DEFAULT_EXPLORE = "0.02"
-
-
-def admission_weight(method: str, picture: Picture, limit: int | None) -> int:
-    """What a call to ``method`` on ``picture`` counts against the method's admission limit."""
-    if method not in WORK_BOUNDED:
-        return 1
-    weight = max(1, round(picture.width * picture.height / ADMISSION_REFERENCE_PIXELS))
-    return weight if limit is None else min(weight, limit)
 
 
 def _api_keys() -> list[bytes]:
@@ -180,17 +162,15 @@ class Ingress:
     ) -> None:
         self.workers = workers
         self.max_pixels = max_pixels
-        # Admission per method: at most this many calls in flight from this replica. Beyond it the
-        # request falls back to the cheaper method (or is shed) at once instead of queueing: what
-        # keeps accepted requests' latency bounded under overload (Little's law, per method).
-        self.inflight_limits = dict(inflight_limits or {})
         self.keys = _api_keys()
         self.cache: LRUCache[bytes] = LRUCache()
-        self.saturated_until: dict[str, float] = {}
-        self.backpressure_at: dict[str, float] = {}
         self.store = open_store()  # a store server (a cluster), a local file, or none
         self.metrics = Metrics()
-        self.inflight = dict.fromkeys(workers, 0)
+        self.admission = Admission(
+            list(workers),
+            inflight_limits,
+            lambda method, held: self.metrics.set("tracewise_inflight", held, {"method": method}),
+        )
         self.explore_rate = float(os.environ.get(EXPLORE_ENV, DEFAULT_EXPLORE)) if self.store else 0.0
         self._exploring: set[asyncio.Task] = set()
         self._recording: set[asyncio.Task] = set()
@@ -233,37 +213,16 @@ class Ingress:
             raise ImageTooLarge(f"image is {len(request.image)} bytes; the limit is {MAX_REQUEST_BYTES}")
         requested = convert.method_from_pb(request.options.method)
         objective = convert.objective_from_pb(request.options)
-        if requested != "auto" and self._chain_saturated(requested):
+        if requested != "auto" and self.admission.chain_saturated(requested):
             raise Overloaded(f"{requested} and every cheaper method are saturated")
         # decoding is CPU work: off the event loop, which keeps shedding load and answering health
         picture = await asyncio.to_thread(decode, request.image, self.max_pixels)
         return picture, objective, requested
 
-    def _saturated(self, method: str) -> None:
-        """Remember that ``method`` pushed back: for fast shedding and for the router's load."""
-        now = time.monotonic()
-        self.backpressure_at[method] = now
-        self.saturated_until[method] = now + SATURATION_MEMORY_S
-
-    def _chain_saturated(self, method: str) -> bool:
-        """True when ``method`` and each cheaper fallback pushed back within ``FAST_SHED_S``."""
-        now = time.monotonic()
-        current: str | None = method
-        while current is not None:
-            if now - self.backpressure_at.get(current, -1e9) > FAST_SHED_S:
-                return False
-            current = CHEAPER[current]
-        return True
-
-    def _load(self) -> dict[str, float]:
-        """Load per method as the router sees it: 1.0 within a few seconds of backpressure."""
-        now = time.monotonic()
-        return {m: 1.0 for m, until in self.saturated_until.items() if until > now}
-
     async def _decide(self, picture: Picture, objective: Objective, requested: str) -> tuple[str, Any]:
         if requested != "auto":
             return requested, None
-        decision = await asyncio.to_thread(engine.route, picture, objective, self._load())
+        decision = await asyncio.to_thread(engine.route, picture, objective, self.admission.load())
         return decision.method, decision
 
     @staticmethod
@@ -363,14 +322,14 @@ class Ingress:
         from tracewise.router import eligible
 
         budget = objective.budget_s if objective.budget_s is not None else engine.AUTO_BUDGET_S
-        busy = self._load()
+        busy = self.admission.load()
         free = [
             a
             for a in eligible(budget)
             if a.name != decision.arm
             and a.method in self.workers
             and a.method not in busy
-            and self._room_to_explore(a.method)
+            and self.admission.room_to_explore(a.method)
         ]
         if not free:
             self.metrics.inc("tracewise_explorations", {"method": "none", "outcome": "no_room"})
@@ -384,17 +343,11 @@ class Ingress:
         self._exploring.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._exploring.discard)
 
-    def _room_to_explore(self, method: str) -> bool:
-        """Exploration only uses the idle half of a method's admission limit: it must not take
-        the room a request needs, nor be what pushes a method into backpressure."""
-        limit = self.inflight_limits.get(method)
-        return limit is None or self.inflight[method] < limit / 2
-
     async def _explore(
         self, rid: str, image: bytes, picture: Picture, objective: Objective, arm: Any, decision: Any
     ) -> None:
         method = arm.method
-        if not self._room_to_explore(method):
+        if not self.admission.room_to_explore(method):
             self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "no_room"})
             return  # checked again: an exploration must never be what marks a method saturated
         explored = dataclasses.replace(decision, method=method, budget_s=arm.budget_s or None)
@@ -411,10 +364,6 @@ class Ingress:
         out["logo_type"] = decision.logo_type  # the same image: the router's features and logo type
         self._record_later(f"{rid}-x", image, picture, objective, out, None, "explore", decision.features)
         self.metrics.inc("tracewise_explorations", {"method": method, "outcome": "recorded"})
-
-    def _inflight(self, method: str, delta: int) -> None:
-        self.inflight[method] += delta
-        self.metrics.set("tracewise_inflight", self.inflight[method], {"method": method})
 
     def _answered(
         self, rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float
@@ -438,27 +387,19 @@ class Ingress:
         """Call one method deployment; raise on failure so the caller can fall back. Backpressure
         marks the method saturated, except for an exploration (its own queueing says nothing
         about the room requests have)."""
-        limit = self.inflight_limits.get(method)
-        weight = admission_weight(method, picture, limit)
-        if limit is not None and self.inflight[method] > 0 and self.inflight[method] + weight > limit:
-            self._saturated(method)
-            raise Overloaded(f"{method} is saturated ({self.inflight[method]} of {limit} in flight)")
-        handle = self.workers[method]
-        response = handle.run.remote(picture, objective, time.time() + budget)
-        self._inflight(method, +weight)
-        try:
-            out = await asyncio.wait_for(response, timeout=budget + 2.0)
-        except (TimeoutError, asyncio.CancelledError):
-            # the caller went away or the method overran: stop the replica's work too (it stops at
-            # its next evaluation boundary), not only our wait for it
-            response.cancel()
-            raise
-        except BackPressureError as exc:
-            if not exploring:
-                self._saturated(method)
-            raise Overloaded(f"{method} is saturated") from exc
-        finally:
-            self._inflight(method, -weight)
+        with self.admission.admit(method, picture, exploring):
+            response = self.workers[method].run.remote(picture, objective, time.time() + budget)
+            try:
+                out = await asyncio.wait_for(response, timeout=budget + 2.0)
+            except (TimeoutError, asyncio.CancelledError):
+                # the caller went away or the method overran: stop the replica's work too (it
+                # stops at its next evaluation boundary), not only our wait for it
+                response.cancel()
+                raise
+            except BackPressureError as exc:
+                if not exploring:
+                    self.admission.pushed_back(method)
+                raise Overloaded(f"{method} is saturated") from exc
         if "error" in out:
             raise _EngineError(out["error"], out["message"])
         return out
@@ -603,7 +544,7 @@ class Ingress:
         status = "OK"
         try:
             picture, objective, _ = await self._prepare(request, _metadata(grpc_context))
-            decision = await asyncio.to_thread(engine.route, picture, objective, self._load())
+            decision = await asyncio.to_thread(engine.route, picture, objective, self.admission.load())
             return pb.RouteResponse(
                 method=convert.METHOD_TO_PB[decision.method],
                 confidence=decision.confidence,
@@ -728,9 +669,6 @@ class _EngineError(Exception):
         return TracewiseError(self.message)
 
 
-METHOD_NAMES = ("default", "mapping", "search", "regional")
-
-
 def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None):
     """The application for ``serve run``/``serve deploy`` (import path ``tracewise_serve.app:build_app``).
 
@@ -741,11 +679,11 @@ def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str,
     overrides = overrides or {}
     workers = {
         m: MethodWorker.options(name=f"method-{m}", **overrides.get(f"method-{m}", {})).bind(m)
-        for m in METHOD_NAMES
+        for m in METHODS
     }
     ingress = Ingress.options(**overrides.get("Ingress", {}))
     limits = {str(k): int(v) for k, v in (args.get("inflight_limits") or {}).items()}
-    unknown = set(limits) - set(METHOD_NAMES)
+    unknown = set(limits) - set(METHODS)
     if unknown:
         raise ValueError(f"inflight_limits names unknown methods: {sorted(unknown)}")
     return ingress.bind(workers, int(args.get("max_pixels", DEFAULT_MAX_PIXELS)), limits)

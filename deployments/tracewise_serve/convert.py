@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracewise.methods import METHODS
 from tracewise.objective import Objective
 from tracewise.params import Params
 from tracewise_client.v1 import vectorize_pb2 as pb
 
-METHOD_TO_PB = {
-    "auto": pb.METHOD_UNSPECIFIED,
-    "default": pb.METHOD_DEFAULT,
-    "mapping": pb.METHOD_MAPPING,
-    "search": pb.METHOD_SEARCH,
-    "regional": pb.METHOD_REGIONAL,
-}
+# the engine's methods by their proto enum (METHOD_<NAME>); "auto" is METHOD_UNSPECIFIED
+METHOD_TO_PB = {"auto": pb.METHOD_UNSPECIFIED} | {m: pb.Method.Value(f"METHOD_{m.upper()}") for m in METHODS}
 PB_TO_METHOD = {v: k for k, v in METHOD_TO_PB.items()}
 STYLE_FROM_PB = {
     pb.STYLE_UNSPECIFIED: "spline",

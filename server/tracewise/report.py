@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from .methods import METHODS
 from .store import ResultsStore
 
-METHODS = ("default", "mapping", "search", "regional")
 COLOURS = {"default": "#8c8c8c", "mapping": "#4c78a8", "search": "#f58518", "regional": "#54a24b"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 

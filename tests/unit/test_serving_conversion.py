@@ -99,35 +99,12 @@ def test_request_validation_fuzz(method, style, max_svg_bytes, target_ssim, budg
     assert objective.target_ssim is None or 0 <= objective.target_ssim <= 1
 
 
-def test_fast_shedding_needs_the_whole_fallback_chain_saturated():
-    import time
-    from types import SimpleNamespace
+def test_method_enums_are_the_engine_registry():
+    from tracewise.methods import METHODS
+    from tracewise_client.client import METHOD_NAMES
+    from tracewise_client.client import METHODS as SDK_METHODS
 
-    from tracewise_serve.app import FAST_SHED_S, Ingress
-
-    check = Ingress.func_or_class._chain_saturated
-    now = time.monotonic()
-    fake = SimpleNamespace(backpressure_at={"mapping": now})
-    assert not check(fake, "mapping")  # default can still take it
-    fake.backpressure_at["default"] = now
-    assert check(fake, "mapping") and check(fake, "default") and not check(fake, "search")
-    fake.backpressure_at["default"] = now - 2 * FAST_SHED_S  # pushed back, but not recently
-    assert not check(fake, "mapping")
-
-
-def test_admission_counts_work_for_the_methods_bounded_by_work():
-    import numpy as np
-
-    from tracewise.decode import Picture
-    from tracewise_serve.app import admission_weight
-
-    def pic(side: int) -> Picture:
-        return Picture(np.zeros((side, side, 4), np.uint8), "png")
-
-    assert admission_weight("default", pic(256), 6) == 1 and admission_weight("mapping", pic(64), 6) == 1
-    assert admission_weight("mapping", pic(512), 6) == 4
-    # a big picture fills the whole limit (it is admitted alone), never more
-    assert admission_weight("default", pic(1024), 6) == 6
-    assert admission_weight("default", pic(1024), None) == 16
-    # search and regional hold a replica for their time budget, whatever the size
-    assert admission_weight("search", pic(2048), 3) == 1 and admission_weight("regional", pic(2048), 2) == 1
+    assert set(SDK_METHODS) == {"auto", *METHODS}
+    assert set(convert.METHOD_TO_PB) == set(SDK_METHODS)
+    assert all(convert.METHOD_TO_PB[m] == SDK_METHODS[m] for m in SDK_METHODS)
+    assert METHOD_NAMES[pb.METHOD_UNSPECIFIED] == "auto"

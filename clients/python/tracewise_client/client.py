@@ -33,9 +33,13 @@ from .v1 import vectorize_pb2 as pb
 from .v1 import vectorize_pb2_grpc as pb_grpc
 
 TIMEOUT_KEY = "x-tracewise-timeout"
-METHODS = {"auto": 0, "default": 1, "mapping": 2, "search": 3, "regional": 4}
+# names from the proto's enums (METHOD_SEARCH -> "search"; METHOD_UNSPECIFIED is "auto")
+METHODS = {
+    ("auto" if name == "METHOD_UNSPECIFIED" else name.removeprefix("METHOD_").lower()): number
+    for name, number in pb.Method.items()
+}
 METHOD_NAMES = {v: k for k, v in METHODS.items()}
-STYLES = {"spline": 1, "polygon": 2, "pixel": 3}
+STYLES = {name.removeprefix("STYLE_").lower(): n for name, n in pb.Style.items() if n != pb.STYLE_UNSPECIFIED}
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 

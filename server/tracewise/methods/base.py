@@ -9,8 +9,11 @@ from ..objective import Candidate, Job
 from ..quality import Quality
 from ..trace import set_size
 
+# The method registry: every list of methods in the engine, the service and the report is read
+# from here. Cheapest first; a method that fails in the service falls back to the one before it.
 METHODS = ("default", "mapping", "search", "regional")
 DEFAULT_BUDGET_S = {"default": 10.0, "mapping": 10.0, "search": 5.0, "regional": 30.0}
+CHEAPER: dict[str, str | None] = {m: (METHODS[i - 1] if i else None) for i, m in enumerate(METHODS)}
 # Bounded by work (a fixed number of traces and measurements), so their cost grows with the
 # picture's pixels; search and regional are bounded by their time budget whatever the size.
 WORK_BOUNDED = ("default", "mapping")

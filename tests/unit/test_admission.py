@@ -1,0 +1,81 @@
+"""Admission and shedding per method (tracewise_serve.admission): plain Python on a fake clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tracewise.decode import Picture
+from tracewise_serve.admission import FAST_SHED_S, SATURATION_MEMORY_S, Admission, admission_weight
+from tracewise_serve.status import Overloaded
+
+
+def pic(side: int) -> Picture:
+    return Picture(np.zeros((side, side, 4), np.uint8), "png")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(limits=None):
+    clock = Clock()
+    seen: list[tuple[str, int]] = []
+    methods = ["default", "mapping", "search", "regional"]
+    return Admission(methods, limits, lambda m, v: seen.append((m, v)), clock), clock, seen
+
+
+def test_admission_counts_work_for_the_methods_bounded_by_work():
+    assert admission_weight("default", pic(256), 6) == 1 and admission_weight("mapping", pic(64), 6) == 1
+    assert admission_weight("mapping", pic(512), 6) == 4
+    # a big picture fills the whole limit (it is admitted alone), never more
+    assert admission_weight("default", pic(1024), 6) == 6
+    assert admission_weight("default", pic(1024), None) == 16
+    # search and regional hold a replica for their time budget, whatever the size
+    assert admission_weight("search", pic(2048), 3) == 1 and admission_weight("regional", pic(2048), 2) == 1
+
+
+def test_calls_beyond_the_limit_are_refused_at_once_and_remembered():
+    adm, clock, seen = make({"mapping": 6})
+    with adm.admit("mapping", pic(512)), adm.admit("mapping", pic(256)):  # 4 + 1 of 6
+        assert adm.inflight["mapping"] == 5
+        with pytest.raises(Overloaded, match="mapping is saturated"):
+            with adm.admit("mapping", pic(512)):  # 5 + 4 > 6
+                pass
+        assert adm.load() == {"mapping": 1.0}  # the router now sees it busy
+        with adm.admit("mapping", pic(256)):  # 5 + 1 fits
+            pass
+    assert adm.inflight["mapping"] == 0 and seen[-1] == ("mapping", 0)  # the gauge follows
+    clock.now += SATURATION_MEMORY_S + 0.1
+    assert adm.load() == {}
+
+
+def test_one_call_alone_is_always_admitted_however_big():
+    adm, _, _ = make({"default": 6})
+    with adm.admit("default", pic(4096)) as weight:
+        assert weight == 6
+
+
+def test_an_exploration_refused_is_not_backpressure():
+    adm, _, _ = make({"search": 2})
+    with adm.admit("search", pic(256)), adm.admit("search", pic(256)):
+        assert not adm.room_to_explore("search")  # explorations use only the idle half
+        with pytest.raises(Overloaded):
+            with adm.admit("search", pic(256), exploring=True):
+                pass
+    assert adm.load() == {} and adm.room_to_explore("search")
+
+
+def test_fast_shedding_needs_the_whole_fallback_chain_saturated():
+    adm, clock, _ = make()
+    adm.pushed_back("mapping")
+    assert not adm.chain_saturated("mapping")  # default can still take it
+    adm.pushed_back("default")
+    assert adm.chain_saturated("mapping") and adm.chain_saturated("default")
+    assert not adm.chain_saturated("search")  # search itself has room
+    clock.now += 2 * FAST_SHED_S  # pushed back, but not recently
+    assert not adm.chain_saturated("mapping")
