@@ -44,12 +44,12 @@ from tracewise_client.v1 import vectorize_pb2 as pb
 
 from . import access_log, convert
 from .admission import Admission
+from .health import Health
 from .metrics import Metrics
 from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
 log = access_log.structured("tracewise.serve")  # JSON lines with the request and trace ids
 
-SERVICE_NAME = "tracewise.v1.VectorizeService"
 TIMEOUT_KEY = "x-tracewise-timeout"
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 # Time kept back from the client's deadline for the trip back (at least this, or 10%).
@@ -86,6 +86,17 @@ class MethodWorker:
             from tracewise.methods.mapping import default_model
 
             default_model()  # load the ONNX model now, not in the first request
+
+    def check_health(self) -> None:
+        """Serve calls this every few seconds (health_check_period_s): a tiny real trace, so a
+        replica whose tracer no longer works is replaced, not only one that died."""
+        from tracewise.trace import vtracer_svg
+
+        rgba = np.zeros((16, 16, 4), np.uint8)
+        rgba[..., 3] = 255
+        rgba[4:12, 4:12, 0] = 255
+        if "<path" not in vtracer_svg(rgba, None):
+            raise RuntimeError("VTracer traced no path on the health-check picture")
 
     def _run(self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None) -> dict:
         # every result carries VTracer's defaults on the same image: the floor it was checked against
@@ -174,6 +185,7 @@ class Ingress:
         self.explore_rate = float(os.environ.get(EXPLORE_ENV, DEFAULT_EXPLORE)) if self.store else 0.0
         self._exploring: set[asyncio.Task] = set()
         self._recording: set[asyncio.Task] = set()
+        self.health = Health()
 
     # --- helpers -----------------------------------------------------------------------
     def _authorise(self, md: dict[str, str]) -> None:
@@ -566,10 +578,15 @@ class Ingress:
         from tracewise.methods.mapping import default_model
         from tracewise.router import default_router
 
+        await self.health.fresh()
         return pb.GetServiceInfoResponse(
             version=VERSION,
             methods=[
-                pb.MethodInfo(method=convert.METHOD_TO_PB[m], default_budget_seconds=DEFAULT_BUDGET_S[m])
+                pb.MethodInfo(
+                    method=convert.METHOD_TO_PB[m],
+                    default_budget_seconds=DEFAULT_BUDGET_S[m],
+                    ready=self.health.method_ready(m),
+                )
                 for m in self.workers
             ],
             max_pixels=self.max_pixels,
@@ -577,12 +594,6 @@ class Ingress:
             mapping_model_version=default_model().version,
             router_model_version=default_router().model.version,
         )
-
-    # --- grpc.health.v1 ---------------------------------------------------------------
-    def _health(self, service: str) -> int | None:
-        if service in ("", SERVICE_NAME):
-            return health_pb2.HealthCheckResponse.SERVING
-        return None
 
     async def __call__(self, request: Any) -> Any:
         """Ray's HTTP proxy (``http_options``) routes every HTTP request here. The HTTP/JSON API is
@@ -599,8 +610,10 @@ class Ingress:
             status_code=501,
         )
 
+    # --- grpc.health.v1 (health.py) ------------------------------------------------------
     async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
-        status = self._health(request.service)
+        await self.health.fresh()
+        status = self.health.status(request.service)
         if status is None:
             if grpc_context is not None:
                 grpc_context.set_code(grpc.StatusCode.NOT_FOUND)
@@ -609,10 +622,14 @@ class Ingress:
         return health_pb2.HealthCheckResponse(status=status)
 
     async def Watch(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
-        status = self._health(request.service)
-        yield health_pb2.HealthCheckResponse(
-            status=status if status is not None else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
-        )
+        async for status in self.health.watch(request.service):
+            yield health_pb2.HealthCheckResponse(status=status)
+
+    def __del__(self) -> None:
+        """Serve calls this when it shuts the replica down: NOT_SERVING while requests drain."""
+        health = getattr(self, "health", None)
+        if health is not None:
+            health.drain()
 
 
 def _annotate(out: dict, decision: Any, requested: str, rid: str, budget: float) -> None:

@@ -27,6 +27,11 @@ def test_health_serving_and_unknown_service(service):
         with pytest.raises(grpc.RpcError) as info:
             stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10)
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        for method in ("default", "mapping", "search", "regional"):  # one service name per method
+            name = f"tracewise.v1.VectorizeService/{method}"
+            assert stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=10).status == (
+                health_pb2.HealthCheckResponse.SERVING
+            )
 
 
 def test_vectorize_shared_logo(client, wordmark_png):
@@ -170,6 +175,7 @@ def test_stream_progress_then_result(client, wordmark_png):
 def test_service_info(client):
     info = client.service_info()
     assert {m.method for m in info.methods} == {1, 2, 3, 4}
+    assert all(m.ready for m in info.methods)  # every method has a running replica
     assert info.max_pixels == 50_000_000 and info.mapping_model_version
 
 

@@ -224,12 +224,14 @@ class GetServiceInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MethodInfo(_message.Message):
-    __slots__ = ("method", "default_budget_seconds")
+    __slots__ = ("method", "default_budget_seconds", "ready")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_BUDGET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
     method: Method
     default_budget_seconds: float
-    def __init__(self, method: _Optional[_Union[Method, str]] = ..., default_budget_seconds: _Optional[float] = ...) -> None: ...
+    ready: bool
+    def __init__(self, method: _Optional[_Union[Method, str]] = ..., default_budget_seconds: _Optional[float] = ..., ready: _Optional[bool] = ...) -> None: ...
 
 class GetServiceInfoResponse(_message.Message):
     __slots__ = ("version", "methods", "max_pixels", "max_request_bytes", "mapping_model_version", "router_model_version")

@@ -1,0 +1,129 @@
+"""``grpc.health.v1`` that tells the truth: per method, from Serve's own view of its replicas.
+
+Service names: ``""`` and ``tracewise.v1.VectorizeService`` (the service as a whole) and
+``tracewise.v1.VectorizeService/<method>`` (one method). A method is SERVING while it or one of
+its cheaper fallbacks has a running replica (its requests still get an answer); the whole service
+while any method does. Everything is NOT_SERVING while this ingress replica drains.
+
+The view comes from Serve's controller (``serve.status()``: replica states per deployment),
+refreshed every ``REFRESH_S`` in the background while someone asks; Serve checks each method
+replica's health every few seconds (``check_health``: a tiny real trace; ``health_check_period_s``
+in serve_config.yaml), so a dead method shows within about five seconds. ``Watch`` pushes each
+change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+from grpc_health.v1 import health_pb2
+
+from tracewise.methods import CHEAPER, METHODS
+
+SERVICE_NAME = "tracewise.v1.VectorizeService"
+REFRESH_S = 1.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+
+# deployment name -> number of RUNNING replicas
+Snapshot = dict[str, int]
+
+
+def serve_snapshot(app: str = "tracewise") -> Snapshot:
+    """Running replicas per deployment of ``app``, as Serve's controller sees them (blocking)."""
+    from ray import serve
+
+    deployments = serve.status().applications[app].deployments
+    return {name: int(d.replica_states.get("RUNNING", 0)) for name, d in deployments.items()}
+
+
+def services() -> list[str]:
+    return ["", SERVICE_NAME, *(f"{SERVICE_NAME}/{m}" for m in METHODS)]
+
+
+class Health:
+    def __init__(self, source: Callable[[], Snapshot] = serve_snapshot, clock=time.monotonic) -> None:
+        self._source = source
+        self._clock = clock
+        self._running: Snapshot | None = None
+        self._at = -1e9
+        self.draining = False
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.error: str | None = None
+
+    # --- the view ----------------------------------------------------------------------
+    def method_ready(self, method: str) -> bool:
+        """``method`` itself has a running replica."""
+        return bool(self._running and self._running.get(f"method-{method}", 0) > 0)
+
+    def method_answers(self, method: str) -> bool:
+        """``method`` or a cheaper fallback can answer its requests."""
+        current: str | None = method
+        while current is not None:
+            if self.method_ready(current):
+                return True
+            current = CHEAPER[current]
+        return False
+
+    def status(self, service: str) -> int | None:
+        """The status of ``service``, or None when no such service exists."""
+        if service in ("", SERVICE_NAME):
+            ok = any(self.method_answers(m) for m in METHODS)
+        elif service.startswith(SERVICE_NAME + "/") and service.split("/", 1)[1] in METHODS:
+            ok = self.method_answers(service.split("/", 1)[1])
+        else:
+            return None
+        return SERVING if ok and not self.draining else NOT_SERVING
+
+    def _all(self) -> tuple[int | None, ...]:
+        return tuple(self.status(s) for s in services())
+
+    # --- keeping it fresh --------------------------------------------------------------
+    async def refresh(self) -> None:
+        before = self._all()
+        try:
+            self._running = await asyncio.to_thread(self._source)
+            self.error = None
+        except Exception as exc:  # noqa: BLE001 - the controller unreachable: nothing is known to run
+            self._running = {}
+            self.error = f"{type(exc).__name__}: {exc}"
+        self._at = self._clock()
+        if self._all() != before:
+            self._changed.set()
+
+    async def fresh(self) -> None:
+        """Refresh now if the view is older than ``REFRESH_S``; keep refreshing in the background."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop())
+        if self._clock() - self._at > REFRESH_S:
+            await self.refresh()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            await self.refresh()
+
+    def drain(self) -> None:
+        self.draining = True
+        self._changed.set()
+
+    async def watch(self, service: str) -> AsyncIterator[int]:
+        """The status of ``service`` now, then each time it changes (until the caller stops)."""
+        await self.fresh()
+        last = self.status(service)
+        yield SERVICE_UNKNOWN if last is None else last
+        while last is not None:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=REFRESH_S)
+            except TimeoutError:
+                pass
+            await self.fresh()
+            now = self.status(service)
+            if now != last:
+                last = now
+                yield now

@@ -1,0 +1,103 @@
+"""grpc.health.v1 statuses from Serve's view of the replicas (tracewise_serve.health), on fakes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tracewise_serve.health import NOT_SERVING, SERVICE_NAME, SERVICE_UNKNOWN, SERVING, Health
+
+ALL_UP = {"Ingress": 2, "method-default": 1, "method-mapping": 1, "method-search": 2, "method-regional": 1}
+
+
+class Source:
+    def __init__(self, snapshot):
+        self.snapshot = snapshot if isinstance(snapshot, Exception) else dict(snapshot)
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        if isinstance(self.snapshot, Exception):
+            raise self.snapshot
+        return dict(self.snapshot)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_method_serves_while_it_or_a_cheaper_fallback_runs():
+    source = Source({**ALL_UP, "method-search": 0})
+    health = Health(source)
+    run(health.refresh())
+    assert health.status("") == health.status(SERVICE_NAME) == SERVING
+    assert health.status(f"{SERVICE_NAME}/search") == SERVING  # mapping answers its requests
+    assert not health.method_ready("search") and health.method_ready("mapping")
+    source.snapshot.update({"method-mapping": 0, "method-default": 0})
+    run(health.refresh())
+    assert health.status(f"{SERVICE_NAME}/search") == NOT_SERVING  # nothing below it runs either
+    assert health.status(f"{SERVICE_NAME}/regional") == SERVING  # regional itself runs
+    assert health.status("") == SERVING
+    source.snapshot = {"Ingress": 2}
+    run(health.refresh())
+    assert health.status("") == NOT_SERVING
+    assert health.status("nope") is None and health.status(f"{SERVICE_NAME}/magic") is None
+
+
+def test_an_unreachable_controller_means_nothing_is_known_to_run():
+    health = Health(Source(RuntimeError("controller gone")))
+    run(health.refresh())
+    assert health.status("") == NOT_SERVING and "controller gone" in health.error
+
+
+def test_draining_is_not_serving():
+    health = Health(Source(ALL_UP))
+    run(health.refresh())
+    health.drain()
+    assert health.status("") == NOT_SERVING and health.status(f"{SERVICE_NAME}/default") == NOT_SERVING
+
+
+def test_watch_pushes_each_change_and_stays_open():
+    source = Source(ALL_UP)
+    health = Health(source)
+
+    async def scenario():
+        seen = []
+
+        async def watcher():
+            async for status in health.watch(f"{SERVICE_NAME}/mapping"):
+                seen.append(status)
+
+        task = asyncio.create_task(watcher())
+        await asyncio.sleep(0.05)
+        source.snapshot.update({"method-mapping": 0, "method-default": 0})
+        await health.refresh()
+        await asyncio.sleep(0.05)
+        source.snapshot.update({"method-default": 1})
+        await health.refresh()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # Watch stays open
+        task.cancel()
+        return seen
+
+    assert run(scenario()) == [SERVING, NOT_SERVING, SERVING]
+
+
+def test_watch_of_an_unknown_service_says_so_once():
+    health = Health(Source(ALL_UP))
+
+    async def scenario():
+        return [s async for s in health.watch("nope")]
+
+    assert run(scenario()) == [SERVICE_UNKNOWN]
+
+
+def test_the_view_is_refreshed_at_most_once_a_second_per_caller_burst():
+    source = Source(ALL_UP)
+    health = Health(source)
+
+    async def scenario():
+        for _ in range(20):
+            await health.fresh()
+
+    run(scenario())
+    assert source.calls == 1
