@@ -6,7 +6,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from tracewise_serve.app import METHOD_NAMES
+from tracewise.methods import METHODS as METHOD_NAMES
 
 CONFIG = Path(__file__).resolve().parents[2] / "deployments" / "serve_config.yaml"
 
