@@ -34,7 +34,7 @@ from ray.serve.handle import DeploymentHandle
 from tracewise import engine
 from tracewise.cache import LRUCache, cache_key
 from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
-from tracewise.errors import InvalidImage, TracewiseError
+from tracewise.errors import InvalidImage, TracewiseError, Unavailable
 from tracewise.methods import CHEAPER, DEFAULT_BUDGET_S, METHODS
 from tracewise.objective import Objective
 from tracewise.router import Arm
@@ -43,10 +43,10 @@ from tracewise.telemetry import annotate, span
 from tracewise_client.v1 import vectorize_pb2 as pb
 
 from . import access_log, convert
-from .admission import Admission
+from .admission import FAST_SHED_S, Admission
 from .health import Health
 from .metrics import Metrics
-from .status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
+from .status import DETAILS_KEY, DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
 log = access_log.structured("tracewise.serve")  # JSON lines with the request and trace ids
 
@@ -125,8 +125,8 @@ class MethodWorker:
     ) -> dict:
         try:
             return self._run(picture, objective, cancel, progress)
-        except TracewiseError as exc:  # typed errors cross the process boundary as data
-            return {"error": exc.grpc_code, "message": exc.message}
+        except TracewiseError as exc:  # returned, not raised: no traceback logged for a bad input
+            return {"error": exc}  # pickled by class and fields (TracewiseError.__reduce__)
 
     async def run_stream(
         self, picture: Picture, objective: Objective, deadline: float
@@ -186,6 +186,7 @@ class Ingress:
         self._exploring: set[asyncio.Task] = set()
         self._recording: set[asyncio.Task] = set()
         self.health = Health()
+        self.answer_seconds = 0.5  # recent answer time (moving average), for RetryInfo
 
     # --- helpers -----------------------------------------------------------------------
     def _authorise(self, md: dict[str, str]) -> None:
@@ -381,16 +382,21 @@ class Ingress:
         self, rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float
     ) -> None:
         """Every answered request: its metrics and its one access-log line (in the request's span)."""
+        if status == "OK":  # a moving average of answer times: when shed requests may come back
+            self.answer_seconds += 0.1 * (seconds - self.answer_seconds)
         self.metrics.request(rpc, requested, out, status, seconds)
         access_log.emit(rpc, rid, requested, out, status, seconds)
 
     def _fail(self, ctx: Any, exc: BaseException, rid: str) -> str:
-        """Set the status for ``exc`` on the call; returns the status name (for metrics)."""
-        code, message = to_status(exc, rid)
+        """Set the status for ``exc`` on the call, with its rich details (status.py); returns the
+        status name (for metrics). A shed request is told to come back after the service's recent
+        answer time, at least the fast-shedding window."""
+        retry_after = min(5.0, max(FAST_SHED_S, self.answer_seconds))
+        code, message, details = to_status(exc, rid, retry_after)
         if ctx is not None:
             ctx.set_code(code)
             ctx.set_details(message)
-            ctx.set_trailing_metadata([("request_id", rid)])
+            ctx.set_trailing_metadata([("request_id", rid), (DETAILS_KEY, details)])
         return code.name
 
     async def _call(
@@ -413,7 +419,7 @@ class Ingress:
                     self.admission.pushed_back(method)
                 raise Overloaded(f"{method} is saturated") from exc
         if "error" in out:
-            raise _EngineError(out["error"], out["message"])
+            raise out["error"]
         return out
 
     async def _with_fallbacks(
@@ -432,10 +438,10 @@ class Ingress:
                     annotate(s, outcome="ok", ssim=out["ssim"], svg_bytes=out["svg_bytes"])
                 out["fallbacks"] = fallbacks
                 return out
-            except _EngineError as exc:
-                if exc.code in ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"):
-                    raise exc.as_tracewise() from None  # the request's fault: no other method helps
-                reason = f"{exc.code}: {exc.message}"
+            except TracewiseError as exc:
+                if exc.grpc_code in ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"):
+                    raise  # the request's fault: no other method helps
+                reason = f"{exc.grpc_code}: {exc.message}"
             except Overloaded as exc:
                 reason = f"overloaded: {exc}"
             except TimeoutError:
@@ -458,7 +464,7 @@ class Ingress:
         if all(f["reason"].startswith("overloaded") for f in fallbacks):
             # backpressure everywhere: say so (RESOURCE_EXHAUSTED), so clients back off and retry
             raise Overloaded(f"every method is saturated ({reasons})")
-        raise _EngineError("UNAVAILABLE", "every method failed: " + reasons)
+        raise Unavailable("every method failed: " + reasons)
 
     # --- RPCs --------------------------------------------------------------------------
     async def Vectorize(self, request: pb.VectorizeRequest, grpc_context: Any = None) -> pb.VectorizeResponse:
@@ -494,8 +500,6 @@ class Ingress:
                 self._record_later(rid, request.image, picture, objective, out, decision, requested)
                 self._explore_later(rid, request.image, picture, objective, decision, out)
             return response
-        except _EngineError as exc:
-            status = self._fail(grpc_context, exc.as_tracewise(), rid)
         except asyncio.CancelledError:
             status = "CANCELLED"
             raise
@@ -531,7 +535,7 @@ class Ingress:
                     continue
                 result = event["result"]
                 if "error" in result:
-                    raise _EngineError(result["error"], result["message"]).as_tracewise()
+                    raise result["error"]
                 out = result
                 out["fallbacks"] = []
                 _annotate(out, decision, requested, rid, budget)
@@ -667,23 +671,6 @@ def _cached_out(report: pb.Report, seconds: float) -> dict:
         "defaults_ssim": report.defaults_ssim if report.HasField("defaults_ssim") else None,
         "defaults_svg_bytes": report.defaults_svg_bytes if report.HasField("defaults_svg_bytes") else None,
     }
-
-
-class _EngineError(Exception):
-    """A typed engine error that came back from a method replica as data."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-    def as_tracewise(self) -> TracewiseError:
-        from tracewise.errors import all_error_types
-
-        for cls in all_error_types():
-            if cls.grpc_code == self.code and cls.__init__ is TracewiseError.__init__:
-                return cls(self.message)
-        return TracewiseError(self.message)
 
 
 def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None):

@@ -18,6 +18,18 @@ becomes ``INTERNAL`` with a request id there.
 from __future__ import annotations
 
 
+def _rebuild(cls: type[TracewiseError], state: dict[str, object]) -> TracewiseError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, state["message"])
+    exc.__dict__.update(state)
+    return exc
+
+
+def reason_of(cls: type) -> str:
+    """A class's error reason for clients: its name in UPPER_SNAKE (InvalidImage -> INVALID_IMAGE)."""
+    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(cls.__name__)).upper()
+
+
 class TracewiseError(Exception):
     """Base of every error raised on purpose; ``message`` is safe to show to a client."""
 
@@ -26,6 +38,13 @@ class TracewiseError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def reason(self) -> str:
+        return reason_of(type(self))
+
+    def __reduce__(self):  # by class and fields: errors cross process boundaries (Ray) intact
+        return _rebuild, (type(self), dict(self.__dict__))
 
 
 class InvalidRequest(TracewiseError):

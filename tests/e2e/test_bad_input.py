@@ -99,7 +99,15 @@ def test_streams_answer_bad_input_with_its_status_too(stub, case):
         list(call)
     assert info.value.code().name in case.expect and info.value.code().name != "OK", info.value.details()
     assert case.word.lower() in (info.value.details() or "").lower()
-    assert len(dict(info.value.trailing_metadata() or ()).get("request_id", "")) == 16
+    trailers = dict(info.value.trailing_metadata() or ())
+    assert len(trailers.get("request_id", "")) == 16
+    from google.rpc import error_details_pb2, status_pb2
+
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])  # streams carry them too
+    infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    info_msg = error_details_pb2.ErrorInfo()
+    infos[0].Unpack(info_msg)
+    assert info_msg.domain == "tracewise.v1" and info_msg.metadata["request_id"] == trailers["request_id"]
 
 
 def test_http_port_answers_with_a_status_not_a_crash(stack, wordmark_png):

@@ -137,6 +137,8 @@ def test_bad_images_are_invalid_argument(client, image, match):
     assert info.value.code == "INVALID_ARGUMENT"
     assert match in info.value.message and "Traceback" not in info.value.message
     assert info.value.request_id
+    # the rich details passed Ray's proxy: the reason and the field at fault
+    assert info.value.reason == "INVALID_IMAGE" and info.value.violations[0][0] == "image"
 
 
 def test_absurd_options_are_invalid_argument(client, service, wordmark_png):

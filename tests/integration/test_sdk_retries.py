@@ -21,14 +21,21 @@ class Flaky(pb_grpc.VectorizeServiceServicer):
         self.failures = failures
         self.calls = 0
         self.metadata: list[dict[str, str]] = []
+        self.times: list[float] = []
+        self.details: bytes | None = None
         self.lock = threading.Lock()
 
     def Vectorize(self, request, context):  # noqa: N802
+        import time
+
         with self.lock:
             self.calls += 1
             self.metadata.append(dict(context.invocation_metadata()))
+            self.times.append(time.monotonic())
             fail = self.calls <= self.failures
         if fail:
+            if self.details is not None:  # the service's rich error (tracewise_serve.status)
+                context.set_trailing_metadata([("grpc-status-details-bin", self.details)])
             context.abort(self.code, f"attempt {self.calls} refused")
         return pb.VectorizeResponse(
             svg="<svg/>", report=pb.Report(method_used=pb.METHOD_MAPPING, request_id="r")
@@ -167,3 +174,25 @@ def test_async_streams_are_retried_too(server):
     flaky = Flaky(grpc.StatusCode.RESOURCE_EXHAUSTED, failures=2)
     results = asyncio.run(_async_stream(server(flaky)))
     assert len(results) == 1 and results[0].method_used == "search" and flaky.calls == 3
+
+
+def test_the_servers_retry_info_sets_the_pause_and_details_reach_the_caller(server):
+    from tracewise_serve.status import Overloaded, to_status
+
+    shed = Flaky(grpc.StatusCode.RESOURCE_EXHAUSTED, failures=2)
+    shed.details = to_status(Overloaded("every method is saturated"), "rid9", retry_after_s=0.6).details
+    with Client(server(shed), timeout=20) as c:
+        assert c.vectorize(b"png").method_used == "mapping"
+    gaps = [b - a for a, b in zip(shed.times, shed.times[1:])]
+    # the SDK's own first backoffs are at most 0.2 and 0.6 s; the server asked for 0.6 s each time
+    assert len(gaps) == 2 and all(0.6 <= g < 0.6 * 1.2 + 0.3 for g in gaps), gaps
+
+    from tracewise.errors import InvalidParameter
+
+    bad = Flaky(grpc.StatusCode.INVALID_ARGUMENT, failures=1)
+    bad.details = to_status(InvalidParameter("options.max_colors", 0, "1..256"), "rid3").details
+    with Client(server(bad), timeout=20) as c, pytest.raises(TracewiseError) as info:
+        c.vectorize(b"png")
+    err = info.value
+    assert err.reason == "INVALID_PARAMETER" and err.retry_after is None
+    assert err.violations == (("options.max_colors", "options.max_colors=0 is invalid: expected 1..256"),)

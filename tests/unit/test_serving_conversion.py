@@ -57,7 +57,7 @@ def test_response_round_trips_through_the_sdk_types():
 def test_every_engine_error_maps_to_its_code():
     for cls in all_error_types():
         exc = cls("f", 1, "x") if cls is InvalidParameter else cls("msg")
-        code, message = to_status(exc, "rid")
+        code, message, _ = to_status(exc, "rid")
         assert code == grpc.StatusCode[cls.grpc_code] and message == exc.message
 
 
@@ -65,8 +65,70 @@ def test_serving_errors_and_catch_all_hide_internals():
     assert to_status(Unauthenticated(), "r")[0] == grpc.StatusCode.UNAUTHENTICATED
     assert to_status(Overloaded("search is saturated"), "r")[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert to_status(DeadlineTooShort("no time"), "r")[0] == grpc.StatusCode.DEADLINE_EXCEEDED
-    code, message = to_status(RuntimeError("/secret/path at 10.0.0.1"), "rid42")
+    code, message, _ = to_status(RuntimeError("/secret/path at 10.0.0.1"), "rid42")
     assert code == grpc.StatusCode.INTERNAL and message == "internal error (request rid42)"
+
+
+def _details(answer):
+    from google.rpc import error_details_pb2, status_pb2
+
+    status = status_pb2.Status.FromString(answer.details)
+    out = {}
+    for any_ in status.details:
+        for kind in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, error_details_pb2.RetryInfo):
+            if any_.Is(kind.DESCRIPTOR):
+                msg = kind()
+                any_.Unpack(msg)
+                out[kind.__name__] = msg
+    assert status.code == answer.code.value[0] and status.message == answer.message
+    return out
+
+
+def test_every_error_carries_error_info_with_its_reason_and_request_id():
+    from tracewise.errors import ImageTooLarge, InvalidImage
+
+    cases = [
+        *[(cls("f", 1, "x") if cls is InvalidParameter else cls("msg")) for cls in all_error_types()],
+        Unauthenticated(),
+        Overloaded("search is saturated"),
+        DeadlineTooShort("no time"),
+        convert.UnknownEnum("options.style", 9),
+        RuntimeError("boom"),
+    ]
+    for exc in cases:
+        info = _details(to_status(exc, "rid7"))["ErrorInfo"]
+        assert info.domain == "tracewise.v1" and info.metadata["request_id"] == "rid7" and info.reason
+    assert _details(to_status(InvalidImage("not a PNG"), "r"))["ErrorInfo"].reason == "INVALID_IMAGE"
+    assert _details(to_status(Overloaded("x"), "r"))["ErrorInfo"].reason == "OVERLOADED"
+    assert _details(to_status(RuntimeError("x"), "r"))["ErrorInfo"].reason == "INTERNAL"
+    # the size limit is RESOURCE_EXHAUSTED, but no retry helps it
+    assert "RetryInfo" not in _details(to_status(ImageTooLarge("too big"), "r"))
+
+
+def test_bad_requests_name_the_field_and_shed_ones_say_when_to_come_back():
+    from tracewise.errors import InvalidImage, Unavailable
+
+    bad = _details(to_status(InvalidParameter("options.target_ssim", 2.0, "0..1"), "r"))["BadRequest"]
+    (violation,) = bad.field_violations
+    assert violation.field == "options.target_ssim" and "0..1" in violation.description
+    assert _details(to_status(InvalidImage("x"), "r"))["BadRequest"].field_violations[0].field == "image"
+    enum = _details(to_status(convert.UnknownEnum("options.method", 42), "r"))["BadRequest"]
+    assert enum.field_violations[0].field == "options.method"
+    shed = _details(to_status(Overloaded("all saturated"), "r", retry_after_s=0.75))["RetryInfo"]
+    assert shed.retry_delay.ToMilliseconds() == 750
+    down = _details(to_status(Unavailable("every method failed"), "r"))["RetryInfo"]
+    assert down.retry_delay.ToMilliseconds() > 0
+
+
+def test_typed_errors_cross_a_process_boundary_as_themselves():
+    import pickle
+
+    from tracewise.errors import InvalidImage
+
+    exc = pickle.loads(pickle.dumps(InvalidParameter("options.max_colors", 0, "1..256")))
+    assert type(exc) is InvalidParameter and exc.field == "options.max_colors" and exc.allowed == "1..256"
+    assert exc.message == "options.max_colors=0 is invalid: expected 1..256" and str(exc) == exc.message
+    assert type(pickle.loads(pickle.dumps(InvalidImage("truncated")))) is InvalidImage
 
 
 @settings(max_examples=400, deadline=None)
@@ -90,7 +152,7 @@ def test_request_validation_fuzz(method, style, max_svg_bytes, target_ssim, budg
         convert.method_from_pb(opts.method)
         objective = convert.objective_from_pb(opts)
     except Exception as exc:  # noqa: BLE001 - what matters is the status it maps to
-        code, message = to_status(exc, "r")
+        code, message, _ = to_status(exc, "r")
         assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE), (exc, message)
         assert message and "internal" not in message
         return

@@ -61,18 +61,41 @@ class RetryPolicy:
             0.0, min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
         )
 
+    def pause(self, attempt: int, retry_after: float | None) -> float:
+        """Before attempt ``attempt + 1``: the server's ``RetryInfo`` delay when it sent one (up
+        to 20% later, so shed clients do not come back together; at most ``max_backoff``),
+        else the jittered backoff."""
+        if retry_after is not None:
+            return min(self.max_backoff, retry_after) * random.uniform(1.0, 1.2)
+        return self.backoff(attempt)
+
 
 NO_RETRY = RetryPolicy(attempts=1)
 
 
 class TracewiseError(Exception):
-    """A call failed; ``code`` is the gRPC status name, ``request_id`` the server's id if any."""
+    """A call failed; ``code`` is the gRPC status name, ``request_id`` the server's id if any.
 
-    def __init__(self, code: str, message: str, request_id: str = "") -> None:
+    From the server's rich error details (``google.rpc.Status``): ``reason`` (e.g.
+    ``INVALID_IMAGE``, ``OVERLOADED``), ``violations`` (field, description) on a bad request,
+    and ``retry_after`` (seconds) when the server said when to come back."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        request_id: str = "",
+        reason: str = "",
+        violations: tuple[tuple[str, str], ...] = (),
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}" + (f" (request {request_id})" if request_id else ""))
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.reason = reason
+        self.violations = violations
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -238,13 +261,48 @@ def _failed(span: Any, err: TracewiseError) -> TracewiseError:
     return err
 
 
+DETAILS_KEY = "grpc-status-details-bin"
+
+
 def _error(exc: grpc.RpcError) -> TracewiseError:
     code = exc.code().name if exc.code() else "UNKNOWN"  # type: ignore[union-attr]
-    rid = ""
+    rid, details = "", b""
     for k, v in exc.trailing_metadata() or ():  # type: ignore[union-attr]
         if k == "request_id":
             rid = str(v)
-    return TracewiseError(code, exc.details() or "", rid)  # type: ignore[union-attr]
+        elif k == DETAILS_KEY:
+            details = bytes(v)
+    reason, violations, retry_after = _rich(details)
+    message = exc.details() or ""  # type: ignore[union-attr]
+    return TracewiseError(code, message, rid, reason, violations, retry_after)
+
+
+def _rich(details: bytes) -> tuple[str, tuple[tuple[str, str], ...], float | None]:
+    """ErrorInfo's reason, BadRequest's violations and RetryInfo's delay from a google.rpc.Status."""
+    from google.protobuf.message import DecodeError
+    from google.rpc import error_details_pb2, status_pb2
+
+    reason, violations, retry_after = "", [], None
+    if not details:
+        return reason, (), retry_after
+    try:
+        status = status_pb2.Status.FromString(details)
+    except DecodeError:
+        return reason, (), retry_after  # not what it should be: the code and message still stand
+    for item in status.details:
+        if item.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            item.Unpack(info)
+            reason = info.reason
+        elif item.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            item.Unpack(bad)
+            violations += [(v.field, v.description) for v in bad.field_violations]
+        elif item.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            item.Unpack(retry)
+            retry_after = retry.retry_delay.ToMilliseconds() / 1000.0
+    return reason, tuple(violations), retry_after
 
 
 def _credentials(secure: bool, root_certificates: bytes | None) -> grpc.ChannelCredentials | None:
@@ -274,23 +332,36 @@ class _Channel:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
 
-    def _attempts(self, timeout: float | None) -> Iterator[tuple[float, float | None]]:
-        """Per attempt: the pause to take first, then the timeout left of the call's deadline.
-        Stops early when the next pause would run past the deadline."""
-        end = None if timeout is None else time.monotonic() + timeout
-        pause = 0.0
-        for attempt in range(1, self.retry.attempts + 1):
-            if end is not None and time.monotonic() + pause >= end:
-                return
-            left = None if end is None else end - time.monotonic() - pause
-            yield pause, left
-            pause = self.retry.backoff(attempt)
+    def _attempts(self, timeout: float | None) -> _Attempts:
+        return _Attempts(self.retry, timeout)
 
-    def _retryable(self, err: TracewiseError, span: Any) -> bool:
+    def _retryable(self, err: TracewiseError, span: Any, attempts: _Attempts) -> bool:
         if err.code not in self.retry.codes:
             return False
-        span.add_event("retry", {"rpc.grpc.status_code": err.code})
+        attempts.retry_after = err.retry_after
+        span.add_event("retry", {"rpc.grpc.status_code": err.code, "retry_after_s": err.retry_after or 0.0})
         return True
+
+
+class _Attempts:
+    """Per attempt of one call: the pause to take first, then the timeout left of the call's
+    deadline. Stops early when the next pause would run past the deadline. ``retry_after``: the
+    last failure's RetryInfo delay, used for the next pause."""
+
+    def __init__(self, policy: RetryPolicy, timeout: float | None) -> None:
+        self.policy = policy
+        self.end = None if timeout is None else time.monotonic() + timeout
+        self.retry_after: float | None = None
+
+    def __iter__(self) -> Iterator[tuple[float, float | None]]:
+        pause = 0.0
+        for attempt in range(1, self.policy.attempts + 1):
+            if self.end is not None and time.monotonic() + pause >= self.end:
+                return
+            left = None if self.end is None else self.end - time.monotonic() - pause
+            yield pause, left
+            pause = self.policy.pause(attempt, self.retry_after)
+            self.retry_after = None
 
 
 class Client(_Channel):
@@ -309,7 +380,7 @@ class Client(_Channel):
         timeout = self.timeout if timeout is None else timeout
         last: TracewiseError | None = None
         with _span(rpc) as span:
-            for pause, left in self._attempts(timeout):
+            for pause, left in (attempts := self._attempts(timeout)):
                 time.sleep(pause)
                 try:
                     return getattr(self.stub, rpc)(
@@ -317,7 +388,7 @@ class Client(_Channel):
                     )
                 except grpc.RpcError as exc:
                     last = _error(exc)
-                    if not self._retryable(last, span):
+                    if not self._retryable(last, span, attempts):
                         break
             raise _gave_up(span, last) from None
 
@@ -351,7 +422,7 @@ class Client(_Channel):
         timeout = self.timeout if timeout is None else timeout
         last: TracewiseError | None = None
         with _span("VectorizeStream") as span:
-            for pause, left in self._attempts(timeout):
+            for pause, left in (attempts := self._attempts(timeout)):
                 time.sleep(pause)
                 received = False  # once a message arrived, a retry would repeat it: no retry then
                 call = self.stub.VectorizeStream(
@@ -366,7 +437,7 @@ class Client(_Channel):
                     return
                 except grpc.RpcError as exc:
                     last = _error(exc)
-                    if received or not self._retryable(last, span):
+                    if received or not self._retryable(last, span, attempts):
                         break
                 finally:
                     call.cancel()  # a no-op once finished; stops the call if the caller stopped reading
@@ -429,7 +500,7 @@ class AsyncClient(_Channel):
         request = build_request(image, **options)
         last: TracewiseError | None = None
         with _span("Vectorize") as span:
-            for pause, left in self._attempts(timeout):
+            for pause, left in (attempts := self._attempts(timeout)):
                 await asyncio.sleep(pause)
                 try:
                     msg = await self.stub.Vectorize(
@@ -438,7 +509,7 @@ class AsyncClient(_Channel):
                     return Result.from_proto(msg)
                 except grpc.RpcError as exc:
                     last = _error(exc)
-                    if not self._retryable(last, span):
+                    if not self._retryable(last, span, attempts):
                         break
             raise _gave_up(span, last) from None
 
@@ -449,7 +520,7 @@ class AsyncClient(_Channel):
         request = build_request(image, kind=pb.VectorizeStreamRequest, **options)
         last: TracewiseError | None = None
         with _span("VectorizeStream") as span:
-            for pause, left in self._attempts(timeout):
+            for pause, left in (attempts := self._attempts(timeout)):
                 await asyncio.sleep(pause)
                 received = False  # retried only before the first message
                 call = self.stub.VectorizeStream(
@@ -464,6 +535,6 @@ class AsyncClient(_Channel):
                     return
                 except grpc.RpcError as exc:
                     last = _error(exc)
-                    if received or not self._retryable(last, span):
+                    if received or not self._retryable(last, span, attempts):
                         break
             raise _gave_up(span, last) from None
