@@ -582,6 +582,11 @@ class Ingress:
         from tracewise.methods.mapping import default_model
         from tracewise.router import default_router
 
+        try:
+            self._authorise(_metadata(grpc_context))  # every RPC but the health check needs a key
+        except Unauthenticated as exc:
+            self._fail(grpc_context, exc, uuid.uuid4().hex[:16])
+            return pb.GetServiceInfoResponse()
         await self.health.fresh()
         return pb.GetServiceInfoResponse(
             version=VERSION,

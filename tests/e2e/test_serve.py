@@ -231,3 +231,33 @@ def test_palette_through_the_service(client, wordmark_png):
             client.vectorize(wordmark_png, method="mapping", timeout=30, **bad)
         assert info.value.code == "INVALID_ARGUMENT"
         assert next(iter(bad)) in info.value.message
+
+
+def test_reflection_lets_a_generic_client_discover_and_call_the_api(service):
+    """What grpcurl does: list the services, describe one, build its messages from the served
+    descriptors (no generated code) and call it; the call still needs an API key."""
+    from google.protobuf import descriptor_pool, message_factory
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    with grpc.insecure_channel(service) as channel:
+        db = ProtoReflectionDescriptorDatabase(channel)
+        names = set(db.get_services())
+        assert {"tracewise.v1.VectorizeService", "grpc.health.v1.Health"} <= names
+        pool = descriptor_pool.DescriptorPool(db)
+        svc = pool.FindServiceByName("tracewise.v1.VectorizeService")
+        assert {"Vectorize", "VectorizeStream", "Route", "GetServiceInfo"} <= {m.name for m in svc.methods}
+        method = svc.FindMethodByName("GetServiceInfo")
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        call = channel.unary_unary(
+            "/tracewise.v1.VectorizeService/GetServiceInfo",
+            request_serializer=request_cls.SerializeToString,
+            response_deserializer=response_cls.FromString,
+        )
+        info = call(request_cls(), timeout=30, metadata=[("authorization", f"Bearer {KEY}")])
+        assert info.version and len(info.methods) == 4 and info.max_pixels == 50_000_000
+        with pytest.raises(grpc.RpcError) as refused:
+            call(request_cls(), timeout=30)  # discovering the schema is open; calling is not
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -1,8 +1,10 @@
 """Render the kustomize subset ``k8s/`` uses, offline, so tests need no kubectl.
 
 Supported: ``resources`` (files and directories), ``namespace``, ``labels`` (metadata only),
-``configMapGenerator`` with ``files`` (no name hash), and inline JSON 6902 ``patches`` with a
-``target``. When kubectl is installed a test renders the overlays with it too and compares.
+``configMapGenerator`` with ``files`` (no name hash), inline JSON 6902 ``patches`` with a
+``target``, and strategic-merge patches from a ``path`` that only set mapping fields (merged
+into the object of the same kind and name; lists are not merged, so none may appear). When
+kubectl is installed a test renders the overlays with it too and compares.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def render(directory: Path) -> list[dict[str, Any]]:
         for d in docs:
             d.setdefault("metadata", {}).setdefault("labels", {}).update(entry["pairs"])
     for patch in k.get("patches", []):
+        if "path" in patch:
+            _merge_patch(docs, yaml.safe_load((directory / patch["path"]).read_text()))
+            continue
         targets = [d for d in docs if _matches(d, patch["target"])]
         if not targets:
             raise ValueError(f"patch target matches nothing: {patch['target']}")
@@ -55,6 +60,22 @@ def render(directory: Path) -> list[dict[str, Any]]:
                     if s.get("kind") == "ServiceAccount":
                         s["namespace"] = k["namespace"]
     return docs
+
+
+def _merge_patch(docs: list[dict[str, Any]], patch: dict[str, Any]) -> None:
+    key = (patch["kind"], patch["metadata"]["name"])
+    (doc,) = [d for d in docs if (d["kind"], d["metadata"]["name"]) == key]
+
+    def merge(into: dict[str, Any], change: dict[str, Any], where: str) -> None:
+        for name, value in change.items():
+            if isinstance(value, list):
+                raise ValueError(f"{where}.{name}: list merges are not supported")
+            if isinstance(value, dict) and isinstance(into.get(name), dict):
+                merge(into[name], value, f"{where}.{name}")
+            else:
+                into[name] = copy.deepcopy(value)
+
+    merge(doc, {k: v for k, v in patch.items() if k not in ("apiVersion", "kind")}, key[0])
 
 
 def _matches(doc: dict[str, Any], target: dict[str, str]) -> bool:

@@ -135,9 +135,20 @@ def test_a_bad_core_object_fails_validation():
 def test_serve_config_v2_is_the_serve_config(name):
     rs = find(overlay(name), "RayService")
     serve_config = yaml.safe_load((ROOT / "deployments" / "serve_config.yaml").read_text())
-    assert yaml.safe_load(rs["spec"]["serveConfigV2"]) == serve_config
+    running = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    if name == "prod":  # the same file, with production's changes: no server reflection
+        assert running["grpc_options"].pop("enable_reflection") is False
+        assert serve_config["grpc_options"].pop("enable_reflection") is True
+    assert running == serve_config
     check = subprocess.run(["python", str(ROOT / "scripts" / "sync_k8s.py"), "--check"], cwd=ROOT)
     assert check.returncode == 0, "run `make k8s`"
+
+
+def test_the_proxys_backstop_is_above_the_longest_budget():
+    from tracewise.objective import MAX_BUDGET_S
+
+    grpc_options = yaml.safe_load((ROOT / "deployments" / "serve_config.yaml").read_text())["grpc_options"]
+    assert grpc_options["request_timeout_s"] > MAX_BUDGET_S + 10
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
