@@ -18,11 +18,14 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
 from .metrics import reason_kind
+
+if TYPE_CHECKING:
+    from .served import Served
 
 LOGGER = "tracewise.access"
 # The request the current task serves (each RPC sets it; asyncio tasks and to_thread inherit it).
@@ -88,10 +91,9 @@ def structured(name: str) -> logging.Logger:
 
 
 def record(
-    rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float
+    rpc: str, rid: str, requested: str, served: Served | None, status: str, seconds: float
 ) -> dict[str, Any]:
-    """The line for one answered request (``out``: the result, None when there is none)."""
-    out = out or {}
+    """The line for one answered request (``served``: None when there is no result)."""
     return {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "log": LOGGER,
@@ -99,18 +101,19 @@ def record(
         **_ids(),
         "rpc": rpc,
         "method_requested": requested,
-        "method_used": out.get("method"),
-        "arm": out.get("arm"),
+        "method_used": served.method if served else None,
+        "arm": served.arm if served else None,
         "status": status,
         "seconds": round(seconds, 4),
-        "svg_bytes": out.get("svg_bytes"),
-        "ssim": None if out.get("ssim") is None else round(float(out["ssim"]), 6),
-        "cached": bool(out.get("cached")),
+        "svg_bytes": served.svg_bytes if served else None,
+        "ssim": round(served.ssim, 6) if served else None,
+        "cached": bool(served and served.cached),
         "fallbacks": [
-            {"from": f["from"], "reason": reason_kind(f["reason"])} for f in out.get("fallbacks", [])
+            {"from": f["from"], "reason": reason_kind(f["reason"])}
+            for f in (served.fallbacks if served else ())
         ],
     }
 
 
-def emit(rpc: str, rid: str, requested: str, out: dict | None, status: str, seconds: float) -> None:
-    logger().info(json.dumps(record(rpc, rid, requested, out, status, seconds), separators=(",", ":")))
+def emit(rpc: str, rid: str, requested: str, served: Served | None, status: str, seconds: float) -> None:
+    logger().info(json.dumps(record(rpc, rid, requested, served, status, seconds), separators=(",", ":")))

@@ -9,6 +9,8 @@ from tracewise.objective import Objective
 from tracewise.params import Params
 from tracewise_client.v1 import vectorize_pb2 as pb
 
+from .served import Served
+
 # the engine's methods by their proto enum (METHOD_<NAME>); "auto" is METHOD_UNSPECIFIED
 METHOD_TO_PB = {"auto": pb.METHOD_UNSPECIFIED} | {m: pb.Method.Value(f"METHOD_{m.upper()}") for m in METHODS}
 PB_TO_METHOD = {v: k for k, v in METHOD_TO_PB.items()}
@@ -59,11 +61,12 @@ def params_from_pb(p: pb.Params) -> Params:
     return Params.from_dict(values)
 
 
-def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> pb.VectorizeResponse:
-    """``result`` is ``Result.to_dict()`` plus ``svg``, ``method`` and ``fallbacks``."""
+def response_to_pb(served: Served) -> pb.VectorizeResponse:
+    """The wire form of what the data plane served."""
+    result = served.result
     report = pb.Report(
-        method_requested=METHOD_TO_PB[requested],
-        method_used=METHOD_TO_PB[result["method"]],
+        method_requested=METHOD_TO_PB[served.requested],
+        method_used=METHOD_TO_PB[served.method],
         ssim=result["ssim"],
         svg_bytes=result["svg_bytes"],
         paths=result["paths"],
@@ -71,10 +74,10 @@ def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> p
         evaluations=result["evaluations"],
         cap_bytes=result["cap_bytes"],
         cut_short=result["cut_short"],
-        request_id=request_id,
+        request_id=served.request_id,
+        cached=served.cached,
         fallbacks=[
-            pb.Fallback(from_method=METHOD_TO_PB[f["from"]], reason=f["reason"])
-            for f in result.get("fallbacks", [])
+            pb.Fallback(from_method=METHOD_TO_PB[f["from"]], reason=f["reason"]) for f in served.fallbacks
         ],
         regions=[
             pb.Region(
@@ -91,14 +94,14 @@ def response_to_pb(result: dict[str, Any], requested: str, request_id: str) -> p
         report.params.CopyFrom(params_to_pb(result["params"]))
     if result.get("alpha_ssim") is not None:
         report.alpha_ssim = result["alpha_ssim"]
-    if result.get("confidence") is not None:
-        report.confidence = result["confidence"]
+    if served.confidence is not None:
+        report.confidence = served.confidence
     if result.get("defaults_ssim") is not None:
         report.defaults_ssim = result["defaults_ssim"]
         report.defaults_svg_bytes = result["defaults_svg_bytes"]
     if result.get("unconstrained_ssim") is not None:
         report.unconstrained_ssim = result["unconstrained_ssim"]
     report.notes.extend(result.get("notes") or [])
-    report.logo_type = result.get("logo_type") or ""
-    report.degraded = bool(result.get("degraded", False))
-    return pb.VectorizeResponse(svg=result["svg"], report=report)
+    report.logo_type = served.logo_type or ""
+    report.degraded = served.degraded
+    return pb.VectorizeResponse(svg=served.svg, report=report)

@@ -8,7 +8,10 @@ never at import: the driver that builds the app has no metrics agent to talk to.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .served import Served
 
 LATENCY_BOUNDARIES = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80]
 # Ray wants positive boundaries: the first bucket also holds gains <= 0 (_sum/_count stay exact).
@@ -128,10 +131,10 @@ class Metrics:
     def set(self, name: str, value: float, tags: dict[str, str]) -> None:
         self._m[name].set(value, tags=tags)
 
-    def request(self, rpc: str, requested: str, out: dict | None, status: str, seconds: float) -> None:
+    def request(self, rpc: str, requested: str, served: Served | None, status: str, seconds: float) -> None:
         """Everything one answered request contributes."""
-        used = out["method"] if out else "none"
-        logo = (out or {}).get("logo_type") or "unrouted"
+        used = served.method if served else "none"
+        logo = (served.logo_type if served else None) or "unrouted"
         self.inc(
             "tracewise_requests",
             {
@@ -145,19 +148,19 @@ class Metrics:
         self.observe(
             "tracewise_request_seconds", seconds, {"rpc": rpc, "method_used": used, "status": status}
         )
-        if not out or out.get("cached"):
+        if served is None or served.cached:
             return
-        self.observe("tracewise_evaluations", out.get("evaluations", 0), {"method_used": used})
-        if out.get("defaults_ssim") is not None:
+        self.observe("tracewise_evaluations", served.evaluations, {"method_used": used})
+        if served.defaults_ssim is not None:
             tags = {"method_used": used, "logo_type": logo}
-            self.observe("tracewise_ssim_gain", out["ssim"] - out["defaults_ssim"], tags)
-            if out.get("defaults_svg_bytes"):
-                self.observe("tracewise_bytes_ratio", out["svg_bytes"] / out["defaults_svg_bytes"], tags)
-        for f in out.get("fallbacks", []):
+            self.observe("tracewise_ssim_gain", served.ssim - served.defaults_ssim, tags)
+            if served.defaults_svg_bytes:
+                self.observe("tracewise_bytes_ratio", served.svg_bytes / served.defaults_svg_bytes, tags)
+        for f in served.fallbacks:
             self.inc("tracewise_fallbacks", {"from_method": f["from"], "reason": reason_kind(f["reason"])})
-        if out.get("confidence") is not None:
+        if served.confidence is not None:
             self.observe(
-                "tracewise_router_confidence", out["confidence"], {"method": used, "logo_type": logo}
+                "tracewise_router_confidence", served.confidence, {"method": used, "logo_type": logo}
             )
-        if out.get("degraded"):
+        if served.degraded:
             self.inc("tracewise_degraded", {"method": used})

@@ -6,18 +6,15 @@ import logging
 from opentelemetry.sdk.trace import TracerProvider
 
 from tracewise_serve import access_log
+from tracewise_serve.served import Served
 
 
 def test_one_json_line_carries_the_request_and_its_span(capfd):
     tracer = TracerProvider().get_tracer("test")
-    out = {
-        "method": "search",
-        "arm": "search@1",
-        "svg_bytes": 812,
-        "ssim": 0.97123456,
-        "svg": "<svg>secret drawing</svg>",
-        "fallbacks": [{"from": "regional", "reason": "timed out"}],
-    }
+    result = {"method": "search", "svg_bytes": 812, "ssim": 0.97123456, "svg": "<svg>secret drawing</svg>"}
+    out = Served(
+        "abc123", "auto", result, arm="search@1", fallbacks=({"from": "regional", "reason": "timed out"},)
+    )
     with tracer.start_as_current_span("request") as span:
         access_log.emit("Vectorize", "abc123", "auto", out, "OK", 1.23456)
         ctx = span.get_span_context()

@@ -420,9 +420,11 @@ def test_access_log_lines_parse_into_log_records_with_their_trace_ids():
 
     from tests.support import logship
     from tracewise_serve import access_log
+    from tracewise_serve.served import Served
 
     with TracerProvider().get_tracer("t").start_as_current_span("request") as span:
-        line = json.dumps(access_log.record("Vectorize", "rid1", "auto", {"method": "mapping"}, "OK", 0.5))
+        served = Served("rid1", "auto", {"method": "mapping", "ssim": 0.9, "svg_bytes": 10, "svg": "<svg/>"})
+        line = json.dumps(access_log.record("Vectorize", "rid1", "auto", served, "OK", 0.5))
         ctx = span.get_span_context()
     got = logship.parse("filelog/replicas", line)
     assert got["trace_id"] == f"{ctx.trace_id:032x}" and got["span_id"] == f"{ctx.span_id:016x}"

@@ -10,6 +10,7 @@ from tracewise.params import Params
 from tracewise_client import Result
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_serve import convert
+from tracewise_serve.served import Served
 from tracewise_serve.status import DeadlineTooShort, Overloaded, Unauthenticated, to_status
 
 
@@ -45,9 +46,9 @@ def test_response_round_trips_through_the_sdk_types():
         "evaluations": 40,
         "cap_bytes": 200,
         "cut_short": False,
-        "fallbacks": [{"from": "regional", "reason": "timed out"}],
     }
-    msg = convert.response_to_pb(result, "auto", "abc")
+    served = Served("abc", "auto", result, fallbacks=({"from": "regional", "reason": "timed out"},))
+    msg = convert.response_to_pb(served)
     back = Result.from_proto(pb.VectorizeResponse.FromString(msg.SerializeToString()))
     assert back.method_used == "search" and back.method_requested == "auto"
     assert back.params == Params().to_dict() and back.alpha_ssim is None

@@ -115,31 +115,33 @@ def test_scheduled_backups_from_the_server_keep_the_newest_and_restore_into_an_e
 
 
 def test_a_row_the_store_does_not_take_is_counted_and_logged_not_raised(caplog):
+    from tracewise.objective import Objective
     from tracewise_serve import access_log
-    from tracewise_serve.app import MAX_PENDING_RECORDS, Ingress
+    from tracewise_serve.admission import Admission
+    from tracewise_serve.recording import MAX_PENDING_RECORDS, Recorder
+    from tracewise_serve.served import Served
 
     counted: list[dict] = []
 
-    def failing(*_args):
-        raise StoreUnavailable("http://store:8080 did not take the row (ConnectionRefusedError)")
+    class Unreachable:
+        def append(self, row):
+            assert row["request_id"] == "rid-1" and row["method_used"] == "mapping"
+            raise StoreUnavailable("http://store:8080 did not take the row (ConnectionRefusedError)")
 
-    fake = SimpleNamespace(
-        store=object(),
-        _recording=set(),
-        _record=failing,
-        metrics=SimpleNamespace(inc=lambda name, tags: counted.append({name: tags})),
-    )
-    record_later = Ingress.func_or_class._record_later
+    metrics = SimpleNamespace(inc=lambda name, tags: counted.append({name: tags}))
+    recorder = Recorder(Unreachable(), metrics, Admission(["mapping"]), ["mapping"])
+    result = {"method": "mapping", "ssim": 0.95, "svg_bytes": 900, "seconds": 0.3, "svg": "<svg/>"}
+    served = Served("rid-1", "mapping", result, arm="mapping", cached=True)
     log = logging.getLogger("tracewise.serve")
+    access_log.structured("tracewise.serve")
     log.propagate = True  # let caplog see the JSON line too
 
     async def run() -> None:
-        record_later(fake, "rid-1", b"png")
-        await asyncio.gather(*fake._recording)
-        fake._recording.update(range(MAX_PENDING_RECORDS))  # a full backlog
-        record_later(fake, "rid-2", b"png")
+        recorder.record_later(served, b"png", None, Objective())
+        await asyncio.gather(*recorder._recording)
+        recorder._recording.update(range(MAX_PENDING_RECORDS))  # a full backlog
+        recorder.record_later(served, b"png", None, Objective())
 
-    access_log.structured("tracewise.serve")
     try:
         with caplog.at_level(logging.WARNING, logger="tracewise.serve"):
             asyncio.run(run())

@@ -1,0 +1,97 @@
+"""A method deployment: runs one engine method on a picture, in a thread that stops when the
+caller goes away. Typed engine errors come back as data (pickled by class and fields), not as a
+raised exception with its traceback logged: a bad input is not a replica failure."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+from ray import serve
+
+from tracewise import engine
+from tracewise.decode import Picture
+from tracewise.errors import TracewiseError
+from tracewise.objective import Objective
+
+
+@serve.deployment
+class MethodWorker:
+    """Runs one engine method. CPU work runs in a thread that stops when the caller goes away."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        if method in ("mapping", "search", "regional"):
+            from tracewise.methods.mapping import default_model
+
+            default_model()  # load the ONNX model now, not in the first request
+
+    def check_health(self) -> None:
+        """Serve calls this every few seconds (health_check_period_s): a tiny real trace, so a
+        replica whose tracer no longer works is replaced, not only one that died."""
+        from tracewise.trace import vtracer_svg
+
+        rgba = np.zeros((16, 16, 4), np.uint8)
+        rgba[..., 3] = 255
+        rgba[4:12, 4:12, 0] = 255
+        if "<path" not in vtracer_svg(rgba, None):
+            raise RuntimeError("VTracer traced no path on the health-check picture")
+
+    def _run(self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None) -> dict:
+        # every result carries VTracer's defaults on the same image: the floor it was checked against
+        result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
+        out = result.to_dict()
+        out["svg"] = result.svg
+        return out
+
+    @staticmethod
+    def _until(objective: Objective, deadline: float) -> Objective:
+        """The budget left at this replica: the ingress's wall-clock deadline minus transit."""
+        left = max(0.01, deadline - time.time())
+        return dataclasses.replace(objective, budget_s=left)
+
+    async def run(self, picture: Picture, objective: Objective, deadline: float) -> dict:
+        objective = self._until(objective, deadline)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._guarded, picture, objective, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread stops at its next evaluation boundary
+            raise
+
+    def _guarded(
+        self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None
+    ) -> dict:
+        try:
+            return self._run(picture, objective, cancel, progress)
+        except TracewiseError as exc:  # returned, not raised: no traceback logged for a bad input
+            return {"error": exc}  # pickled by class and fields (TracewiseError.__reduce__)
+
+    async def run_stream(
+        self, picture: Picture, objective: Objective, deadline: float
+    ) -> AsyncIterator[dict]:
+        objective = self._until(objective, deadline)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def progress(stage: str, score: float, fraction: float) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, {"progress": (stage, score, fraction)})
+
+        task = asyncio.ensure_future(asyncio.to_thread(self._guarded, picture, objective, cancel, progress))
+        try:
+            while not task.done() or not queue.empty():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            yield {"result": task.result()}
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
