@@ -32,7 +32,7 @@ from tracewise_client.v1 import vectorize_pb2 as pb
 from . import access_log, convert
 from .auth import ApiKeys
 from .dataplane import MAX_REQUEST_BYTES, Backpressure, DataPlane, Progress, Request
-from .health import Health
+from .health import Health, services
 from .metrics import Metrics
 from .status import DETAILS_KEY, to_status
 from .worker import MethodWorker
@@ -248,6 +248,16 @@ class Ingress:
                 grpc_context.set_details(f"unknown service {request.service!r}")
             return health_pb2.HealthCheckResponse()
         return health_pb2.HealthCheckResponse(status=status)
+
+    async def List(self, request: health_pb2.HealthListRequest, grpc_context: Any = None):
+        await self.health.fresh()
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name in services()
+                if (status := self.health.status(name)) is not None
+            }
+        )
 
     async def Watch(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
         async for status in self.health.watch(request.service):

@@ -24,7 +24,7 @@ from tracewise import engine
 from tracewise.cache import LRUCache, cache_key
 from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
 from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError, Unavailable
-from tracewise.methods import CHEAPER
+from tracewise.methods import CHEAPER, WORK_BOUNDED
 from tracewise.objective import Objective
 from tracewise.router import Arm, Decision
 from tracewise.telemetry import annotate, span
@@ -190,8 +190,10 @@ class DataPlane:
         plan = budget.plan(method, req.objective, decision, req.timeout_s, req.started)
         result, fallbacks = await self.with_fallbacks(method, picture, req.objective, plan)
         served = self._served(req, result, decision, fallbacks, plan.seconds)
-        if not plan.cut_by_client and not fallbacks and not served.cut_short:
-            self.cache.put(key, served)  # only what the options alone produce
+        # Only what the options alone produce: not a fallback's, not one cut short, and not one
+        # whose time the client's deadline cut (unless the method is bounded by work, not time).
+        if not fallbacks and not served.cut_short and (method in WORK_BOUNDED or not plan.cut_by_client):
+            self.cache.put(key, served)
         self.recorder.record_later(served, req.image, picture, req.objective)
         self.recorder.explore_later(served, req.image, picture, req.objective, self.explore_call)
         return served

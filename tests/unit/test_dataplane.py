@@ -1,0 +1,169 @@
+"""The data plane with fake method deployments (no Ray): fallback chains, shedding, the cache,
+deadline margins. What each fake does is scripted per method."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import encode
+from tracewise.errors import InvalidParameter, Unavailable
+from tracewise.objective import Objective
+from tracewise_serve import budget
+from tracewise_serve.dataplane import Backpressure, DataPlane, Request
+from tracewise_serve.status import DeadlineTooShort, Overloaded
+
+
+def answer(method: str, **extra) -> dict:
+    return {"method": method, "svg": "<svg/>", "ssim": 0.95, "svg_bytes": 900, "paths": 3,
+            "seconds": 0.01, "evaluations": 4, "cap_bytes": 1000, "cut_short": False, **extra}  # fmt: skip
+
+
+class FakeMethods:
+    """``script[method]``: "ok", an exception to raise, "hang" (never answers) or "backpressure"."""
+
+    def __init__(self, **script) -> None:
+        self.script = script
+        self.calls: list[tuple[str, float]] = []
+
+    async def run(self, method, picture, objective, deadline):
+        self.calls.append((method, deadline - time.time()))
+        what = self.script.get(method, "ok")
+        if what == "hang":
+            await asyncio.sleep(3600)
+        if what == "backpressure":
+            raise Backpressure("queue full")
+        if isinstance(what, BaseException):
+            raise what
+        if isinstance(what, dict):
+            return what
+        return answer(method)
+
+    async def stream(self, method, picture, objective, deadline):
+        yield {"progress": ("search", 0.9, 0.5)}
+        yield {"result": answer(method)}
+
+
+def fake_metrics():
+    seen = []
+    return SimpleNamespace(
+        inc=lambda name, tags, value=1.0: seen.append((name, tags)),
+        set=lambda *a: None,
+        observe=lambda *a: None,
+        request=lambda *a: None,
+        seen=seen,
+    )
+
+
+@pytest.fixture
+def png(two_squares):
+    return encode(two_squares)
+
+
+def plane(methods, limits=None):
+    return DataPlane(methods, ["default", "mapping", "search", "regional"], fake_metrics(), limits)
+
+
+def req(png, method="search", timeout=None, rid="r1", **objective):
+    return Request(rid, png, Objective(**objective), method, timeout, time.monotonic())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_failing_method_falls_back_to_the_next_cheaper_one_and_says_so(png):
+    methods = FakeMethods(search=RuntimeError("replica died"))
+    served = run(plane(methods).vectorize(req(png)))
+    assert served.method == "mapping" and served.requested == "search"
+    assert served.fallbacks == ({"from": "search", "reason": "failed: RuntimeError"},)
+    assert served.arm is None  # what ran is not an arm the router could have chosen
+    assert [m for m, _ in methods.calls] == ["search", "mapping"]
+
+
+def test_a_method_that_overruns_is_given_up_and_the_fallback_still_gets_time(png, monkeypatch):
+    monkeypatch.setattr(budget, "WAIT_GRACE_S", 0.1)
+    methods = FakeMethods(search="hang")
+    served = run(plane(methods).vectorize(req(png, budget_s=0.2)))
+    assert served.method == "mapping" and served.fallbacks[0]["reason"] == "timed out"
+    (_, first), (_, second) = methods.calls
+    assert first == pytest.approx(0.2, abs=0.05) and second >= budget.FALLBACK_FLOOR_S - 0.01
+
+
+def test_backpressure_everywhere_is_overloaded_and_remembered(png):
+    methods = FakeMethods(search="backpressure", mapping="backpressure", default="backpressure")
+    p = plane(methods)
+    with pytest.raises(Overloaded, match="every method is saturated"):
+        run(p.vectorize(req(png)))
+    assert set(p.admission.load()) == {"search", "mapping", "default"}
+    calls = len(methods.calls)
+    with pytest.raises(Overloaded, match="every cheaper method"):  # shed at once, before decoding
+        run(p.vectorize(req(b"not even an image", rid="r2")))
+    assert len(methods.calls) == calls
+
+
+def test_failures_everywhere_are_unavailable_with_every_reason(png):
+    methods = FakeMethods(mapping=RuntimeError("x"), default=Unavailable("no worker pool"))
+    with pytest.raises(Unavailable, match="failed: RuntimeError; UNAVAILABLE: no worker pool"):
+        run(plane(methods).vectorize(req(png, "mapping")))
+
+
+def test_the_requests_own_fault_is_not_retried_on_another_method(png):
+    methods = FakeMethods(search={"error": InvalidParameter("options.max_colors", 0, "1..256")})
+    with pytest.raises(InvalidParameter):
+        run(plane(methods).vectorize(req(png)))
+    assert [m for m, _ in methods.calls] == ["search"]
+
+
+def test_a_full_answer_is_cached_and_served_again_as_a_hit(png):
+    methods = FakeMethods()
+    p = plane(methods)
+    first = run(p.vectorize(req(png, "mapping")))
+    again = run(p.vectorize(req(png, "mapping", rid="r2")))
+    assert not first.cached and again.cached and again.request_id == "r2" and again.svg == first.svg
+    assert len(methods.calls) == 1
+    other = run(p.vectorize(req(png, "mapping", rid="r3", style="polygon")))  # other options: a miss
+    assert not other.cached and len(methods.calls) == 2
+
+
+def test_answers_cut_short_by_the_client_or_by_a_fallback_are_not_cached(png):
+    methods = FakeMethods(search=RuntimeError("x"))
+    p = plane(methods)
+    run(p.vectorize(req(png)))  # fell back
+    run(p.vectorize(req(png, "search", rid="r2")))
+    assert [m for m, _ in methods.calls] == ["search", "mapping", "search", "mapping"]
+    methods = FakeMethods()
+    p = plane(methods)
+    run(p.vectorize(req(png, "search", timeout=1.0)))  # the client's deadline cut its 5 s
+    run(p.vectorize(req(png, "search", timeout=1.0, rid="r2")))
+    assert len(methods.calls) == 2
+    # mapping is bounded by work: a deadline shorter than its budget does not change its answer
+    run(p.vectorize(req(png, "mapping", timeout=5.0)))
+    assert run(p.vectorize(req(png, "mapping", timeout=5.0, rid="r3"))).cached
+
+
+def test_the_clients_deadline_becomes_the_budget_less_a_margin():
+    started = 100.0
+    plan = budget.plan("search", Objective(), None, timeout_s=2.0, started=started, now=started + 0.5)
+    assert plan.seconds == pytest.approx(2.0 - 0.5 - 0.2) and plan.cut_by_client  # 10% of 2 s
+    plan = budget.plan("search", Objective(budget_s=1.0), None, timeout_s=60.0, started=started, now=started)
+    assert plan.seconds == 1.0 and not plan.cut_by_client  # the options' own budget is shorter
+    with pytest.raises(DeadlineTooShort):
+        budget.plan("search", Objective(), None, timeout_s=0.1, started=started, now=started)
+
+
+def test_work_bounded_methods_are_waited_for_by_their_work():
+    assert budget.wait_s("search", 5.0, 2048 * 2048) == 5.0 + budget.WAIT_GRACE_S
+    assert budget.wait_s("default", 0.05, 2048 * 2048) > 0.05 + budget.WAIT_GRACE_S + 6
+
+
+def test_a_stream_sends_progress_then_the_result(png):
+    async def collect():
+        return [e async for e in plane(FakeMethods()).stream(req(png))]
+
+    progress, result = run(collect())
+    assert progress.stage == "search" and progress.fraction == 0.5
+    assert result.method == "search" and result.requested == "search"
