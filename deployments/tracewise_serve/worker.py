@@ -9,6 +9,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 from ray import serve
@@ -41,7 +42,9 @@ class MethodWorker:
         if "<path" not in vtracer_svg(rgba, None):
             raise RuntimeError("VTracer traced no path on the health-check picture")
 
-    def _run(self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None) -> dict:
+    def _run(
+        self, picture: Picture, objective: Objective, cancel: threading.Event, progress: Any = None
+    ) -> dict:
         # every result carries VTracer's defaults on the same image: the floor it was checked against
         result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
         out = result.to_dict()
@@ -64,7 +67,7 @@ class MethodWorker:
             raise
 
     def _guarded(
-        self, picture: Picture, objective: Objective, cancel: threading.Event, progress=None
+        self, picture: Picture, objective: Objective, cancel: threading.Event, progress: Any = None
     ) -> dict:
         try:
             return self._run(picture, objective, cancel, progress)

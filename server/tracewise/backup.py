@@ -103,7 +103,7 @@ def backup(output: Path, db: Path | None, models: Path | None, db_bytes: bytes |
             raise BackupError(f"no model files in {models}")
     if not files:
         raise BackupError("nothing to back up: give --db and/or --models")
-    manifest = {
+    manifest: dict[str, object] = {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +111,7 @@ def run_one(
     budget = budgets.get(method, 10.0)
     t = time.perf_counter()
     job = Job(picture, Objective(budget_s=budget, max_svg_bytes=cap), budget)
+    notes: list[str]
     if method == "default":
         cand = baseline(job)
         evaluations, source, notes = 1, "", []
@@ -129,7 +131,7 @@ def run_one(
         assert res.decision is not None
         evaluations, source, notes = res.evaluations, res.decision.arm, res.notes
     else:
-        runner = {"mapping": mapping.run, "search": search.run, "regional": regional.run}[method]
+        runner: Any = {"mapping": mapping.run, "search": search.run, "regional": regional.run}[method]
         res = runner(job, model=model)
         cand = Candidate(None, res.svg, res.quality)
         evaluations, source, notes = res.evaluations, res.source, res.notes
@@ -271,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = logos()
     if a.limit:
         chosen = [lg for cat in CATEGORIES for lg in [x for x in chosen if x.category == cat][: a.limit]]
-    print(f"machine: {machine()}; workers: {pool()._max_workers if pool() else 0}")  # noqa: SLF001
+    workers = getattr(pool(), "_max_workers", 0)
+    print(f"machine: {machine()}; workers: {workers}")
     warmup()
     with tempfile.TemporaryDirectory() as tmp:
         models, fixed = _fold_models(a.table, Path(tmp))

@@ -82,8 +82,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
             fmt = im.format or "unknown"
             im.seek(0)  # first frame of GIF / APNG / animated WebP
             im.load()
-            im = ImageOps.exif_transpose(im)
-            rgba = _to_rgba(im)
+            rgba = _to_rgba(ImageOps.exif_transpose(im))
     except (ImageTooLarge, InvalidImage):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

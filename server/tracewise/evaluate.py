@@ -60,7 +60,7 @@ def warmup() -> None:
     """Start the workers now (they import VTracer and resvg once), not in the first request."""
     p = pool()
     if p is not None:
-        list(p.map(_ping, range(p._max_workers)))  # noqa: SLF001
+        list(p.map(_ping, range(p._max_workers)))  # type: ignore[attr-defined]  # noqa: SLF001
 
 
 def _ping(_: int) -> int:
@@ -101,7 +101,7 @@ class Evaluator:
 
     @property
     def parallelism(self) -> int:
-        return 1 if self.pool is None else self.pool._max_workers  # noqa: SLF001
+        return 1 if self.pool is None else self.pool._max_workers  # type: ignore[attr-defined]  # noqa: SLF001
 
     def map(
         self,

@@ -58,7 +58,7 @@ def potrace_multicolour(picture: Picture, colours: int = POTRACE_COLOURS) -> str
     rgb = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3]), "RGB")
     q = rgb.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
     index = np.asarray(q)
-    pal = np.asarray(q.getpalette()[: 3 * colours], np.uint8).reshape(-1, 3)
+    pal = np.asarray((q.getpalette() or [])[: 3 * colours], np.uint8).reshape(-1, 3)
     used = [i for i in np.unique(index[opaque])]
     order = sorted(used, key=lambda i: -int(((index == i) & opaque).sum()))
     groups = []

@@ -46,7 +46,7 @@ class StoreServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> threading.Thread:
         """Serve in a background thread (tests, embedding); ``shutdown()`` stops it."""

@@ -200,7 +200,7 @@ def build_request(
         raise ValueError(f"method must be one of {sorted(METHODS)}")
     if style not in STYLES:
         raise ValueError(f"style must be one of {sorted(STYLES)}")
-    opts = pb.Options(method=METHODS[method], style=STYLES[style])  # type: ignore[arg-type]
+    opts = pb.Options(method=METHODS[method], style=STYLES[style])
     if max_svg_bytes is not None:
         opts.max_svg_bytes = max_svg_bytes
     if target_ssim is not None:
@@ -265,15 +265,15 @@ DETAILS_KEY = "grpc-status-details-bin"
 
 
 def _error(exc: grpc.RpcError) -> TracewiseError:
-    code = exc.code().name if exc.code() else "UNKNOWN"  # type: ignore[union-attr]
+    code = exc.code().name if exc.code() else "UNKNOWN"
     rid, details = "", b""
-    for k, v in exc.trailing_metadata() or ():  # type: ignore[union-attr]
+    for k, v in exc.trailing_metadata() or ():
         if k == "request_id":
             rid = str(v)
         elif k == DETAILS_KEY:
             details = bytes(v)
     reason, violations, retry_after = _rich(details)
-    message = exc.details() or ""  # type: ignore[union-attr]
+    message = exc.details() or ""
     return TracewiseError(code, message, rid, reason, violations, retry_after)
 
 
@@ -413,7 +413,7 @@ class Client(_Channel):
                 else:
                     return event
         finally:
-            events.close()
+            events.close()  # type: ignore[attr-defined]  # a generator
         raise TracewiseError("UNKNOWN", "stream ended without a result")
 
     def stream_events(

@@ -180,7 +180,7 @@ def run(
                 "y": r.y,
                 "width": int(r.rgba.shape[1]),
                 "height": int(r.rgba.shape[0]),
-                "params": f[c].params.to_dict() if f[c].params else None,
+                "params": p.to_dict() if (p := f[c].params) is not None else None,
             }
             for r, f, c in zip(regions, fronts, choice)
         ]

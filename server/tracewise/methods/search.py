@@ -55,7 +55,8 @@ class SearchState:
         """The floor (VTracer's defaults) is the first best; its configuration is not traced again."""
         for c in self.job.floor_candidates():
             self.offer(c)
-            self.seen.add(c.params)
+            if c.params is not None:
+                self.seen.add(c.params)
 
     def start_from_mapping(self, model: MappingModel | None = None) -> int:
         """Mapping's own answer (``mapping.choose``: bounded by work, like the floor) is offered

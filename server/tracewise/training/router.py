@@ -41,6 +41,7 @@ import json
 import zlib
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
@@ -316,7 +317,9 @@ def fit(x: np.ndarray, y: np.ndarray, min_samples_leaf: int = 2, max_depth: int 
     return model
 
 
-GRID = tuple({"min_samples_leaf": leaf, "max_depth": depth} for leaf in (2, 5, 10, 20) for depth in (None, 8))
+GRID: tuple[dict[str, Any], ...] = tuple(
+    {"min_samples_leaf": leaf, "max_depth": depth} for leaf in (2, 5, 10, 20) for depth in (None, 8)
+)
 
 
 def _inner(exs: list[dict]) -> np.ndarray:
@@ -395,8 +398,8 @@ def select(exs: list[dict], stage: int) -> tuple[dict, dict[str, float], dict]:
                 return dict(GRID[0]), {b: THRESHOLDS[-1] for b in groups}, {}
             model = fit(x[train], y[train], **params)
             classes = [str(c) for c in model.classes_]
-            for i, p in zip(test, model.predict_proba(x[test])):
-                proba[i] = dict(zip(classes, p))
+            for k, p in zip(test, model.predict_proba(x[test])):
+                proba[int(k)] = dict(zip(classes, p))
         thresholds, figures, met, spent, full = {}, {}, 0, 0.0, 0.0
         for b, idx in groups.items():
             sub = [exs[i] for i in idx]
@@ -655,7 +658,7 @@ def report(exs: list[dict]) -> dict:
             score_policy([exs[i] for i in originals], [one[i] for i in originals]),
         )
     )
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for p in one:
         counts[p] += 1
     print("one-shot choices:", dict(counts))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import augmentations, logos
-from ..decode import Prepared, prepare, working
+from ..decode import Picture, Prepared, prepare, working
 from ..evaluate import evaluate_one
 from ..features import FEATURE_NAMES, features
 from ..params import DIM, Params, defaults, from_vector
@@ -69,7 +69,7 @@ def measure_pool(
     return scores, ssims, sizes
 
 
-def _row(args: tuple[str, str, int, str, object, list[Params]]) -> dict:
+def _row(args: tuple[str, str, int, str, Picture, list[Params]]) -> dict:
     name, category, fold, aug, picture, pool = args
     t = time.perf_counter()
     picture = working(picture)
@@ -129,7 +129,7 @@ def build(out: Path, limit: int | None = None, jobs: int = 2, augment: bool = Tr
         "feature_names": np.array(FEATURE_NAMES),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **table)
+    np.savez_compressed(out, **table)  # type: ignore[arg-type]  # numpy's stub types the first one
     print(f"{len(rows)} rows x {len(pool)} configs in {time.perf_counter() - t:.0f} s -> {out}")
     print(f"sha256 {table_hash(out)}")
     return table
