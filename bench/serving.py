@@ -1,71 +1,111 @@
-"""Serving benchmark: the mapping method in-process vs through gRPC (Ray Serve), in one run.
+"""Serving efficiency: the mapping method in plain worker processes against the same through the
+service (Ray Serve gRPC proxy -> ingress -> data plane -> method replica), on the same cores, in
+one run.
 
-    python bench/serving.py [--requests 200] [--concurrency 1,4,8]
+    python bench/serving.py [--requests 120] [--concurrency 1,2,4,8] [--replicas 2] [--markdown F]
 
-Starts the real service (local Ray, the app from deployments/serve_config.yaml) on a free
-loopback port, then measures on the shared logos:
-1. in-process ``engine.vectorize(method="mapping")``, sequential: p50 / p99;
-2. the same through the SDK at concurrency 1: p50 / p99, and the overhead against 1;
-3. throughput (requests/s) through gRPC at each concurrency, against in-process sequential.
-Bounded: a fixed number of requests per step, loopback only. The service's result cache is
-off for the run (repeated images would otherwise be answered from it).
+1. Plain processes: ``--replicas`` worker processes each decoding and running
+   ``engine.vectorize(method="mapping")``, fed at each concurrency (requests in flight).
+2. The service with exactly ``--replicas`` mapping replicas (autoscaling off for the run, result
+   cache off), fed the same requests at the same concurrency through grpc.aio.
+3. A no-op RPC through the same path (``GetServiceInfo``: proxy and ingress, no method): the fixed
+   cost of a call.
+Reported: throughput and p50/p99 of both at each concurrency, the service's throughput as a share
+of the plain processes' (target >= 80%), and the overhead at p50 at concurrency 1 (target <= 10 ms).
+Bounded: a fixed number of requests per step, loopback only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
-import socket
-import statistics
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import grpc
 import numpy as np
+from loadgen import emit, free_port, machine
 
 from tracewise.dataset import logos
-from tracewise.engine import vectorize
-from tracewise_client import AsyncClient, Client
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tracewise_client.v1 import vectorize_pb2 as pb
+from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000.0, q))
 
 
-async def _load(target: str, images: list[bytes], n: int, concurrency: int) -> tuple[float, list[float], int]:
+def _plain(image: bytes) -> float:
+    """One request in a plain worker process: decode and mapping, as a replica does."""
+    from tracewise.engine import vectorize
+
+    t = time.perf_counter()
+    vectorize(image, "mapping")
+    return time.perf_counter() - t
+
+
+async def _feed(call, images: list[bytes], n: int, concurrency: int) -> tuple[float, list[float], int]:
+    """``n`` requests, ``concurrency`` in flight: (wall seconds, latencies, errors)."""
     lat: list[float] = []
     errors = 0
     queue = list(range(n))
 
-    async def worker(client: AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal errors
         while queue:
             i = queue.pop()
             t = time.perf_counter()
             try:
-                await client.vectorize(images[i % len(images)], method="mapping", timeout=30)
+                await call(images[i % len(images)])
                 lat.append(time.perf_counter() - t)
             except Exception:  # noqa: BLE001 - counted, reported
                 errors += 1
 
-    async with AsyncClient(target, timeout=30) as client:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return wall, lat, errors
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - t0, lat, errors
+
+
+def plain_processes(pool: ProcessPoolExecutor, images: list[bytes], n: int, concurrency: int):
+    async def run():
+        loop = asyncio.get_running_loop()
+
+        async def call(image: bytes) -> None:
+            await loop.run_in_executor(pool, _plain, image)
+
+        return await _feed(call, images, n, concurrency)
+
+    return asyncio.run(run())
+
+
+def through_service(target: str, images: list[bytes], n: int, concurrency: int, rpc: str = "Vectorize"):
+    async def run():
+        async with grpc.aio.insecure_channel(
+            target, options=[("grpc.max_send_message_length", 64 << 20)]
+        ) as ch:
+            stub = pb_grpc.VectorizeServiceStub(ch)
+            metadata = [("x-tracewise-timeout", "60")]
+
+            async def call(image: bytes) -> None:
+                if rpc == "GetServiceInfo":
+                    await stub.GetServiceInfo(pb.GetServiceInfoRequest(), timeout=60)
+                else:
+                    request = pb.VectorizeRequest(image=image, options=pb.Options(method=pb.METHOD_MAPPING))
+                    await stub.Vectorize(request, timeout=60, metadata=metadata)
+
+            return await _feed(call, images, n, concurrency)
+
+    return asyncio.run(run())
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--concurrency", default="1,4,8")
+    ap.add_argument("--requests", type=int, default=120, help="per step")
+    ap.add_argument("--concurrency", default="1,2,4,8")
+    ap.add_argument("--replicas", type=int, default=2, help="mapping replicas = plain worker processes")
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument(
         "--tracing",
@@ -74,14 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     images = [lg.png.read_bytes() for lg in logos()]
+    levels = [int(x) for x in a.concurrency.split(",")]
     n = a.requests
-
-    import os
 
     from tracewise_serve import local
 
-    # Measure the method path, not the result cache: every request must do the work.
-    os.environ["TRACEWISE_CACHE_SIZE"] = "0"
+    os.environ["TRACEWISE_CACHE_SIZE"] = "0"  # every request does the work
+    os.environ.pop("TRACEWISE_API_KEYS", None)
+    os.environ.pop("TRACEWISE_RESULTS_DB", None)
+    os.environ.pop("TRACEWISE_RESULTS_URL", None)
+    config = local.load_config()
+    for d in config["applications"][0]["deployments"]:
+        if d["name"] == "method-mapping":  # exactly --replicas, as many as the plain processes
+            d.pop("autoscaling_config", None)
+            d["num_replicas"] = a.replicas
+    plain: dict[int, tuple] = {}
+    with ProcessPoolExecutor(a.replicas) as pool:
+        list(pool.map(_plain, images[: 2 * a.replicas]))  # warm: imports, models
+        for c in levels:
+            plain[c] = plain_processes(pool, images, n, c)
+    served: dict[int, tuple] = {}
     receiver = None
     if a.tracing:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -90,64 +142,48 @@ def main(argv: list[str] | None = None) -> int:
         receiver = OTLPReceiver().__enter__()
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}"
         os.environ["TRACEWISE_TRACE_SAMPLING"] = "1.0"
-    port = _free_port()
-    addresses = local.start(local.load_config(), grpc_port=port, dashboard=False)
+    addresses = local.start(config, grpc_port=free_port(), dashboard=False)
     try:
-        with Client(addresses["grpc"], timeout=60) as c:
-            c.wait_ready(120)
-            for img in images[:10]:
-                c.vectorize(img, method="mapping")  # warm every replica path
-        for img in images[:10]:
-            vectorize(img, "mapping")
-
-        local_lat = []
-        for i in range(n):
-            t = time.perf_counter()
-            vectorize(images[i % len(images)], "mapping")
-            local_lat.append(time.perf_counter() - t)
-        local_wall = sum(local_lat)
-
-        grpc_lat = []
-        with Client(addresses["grpc"], timeout=60) as c:
-            for i in range(n):
-                t = time.perf_counter()
-                c.vectorize(images[i % len(images)], method="mapping")
-                grpc_lat.append(time.perf_counter() - t)
-
-        rows = []
-        for conc in [int(x) for x in a.concurrency.split(",")]:
-            wall, lat, errors = asyncio.run(_load(addresses["grpc"], images, n, conc))
-            rows.append((conc, len(lat) / wall, pct(lat, 50), pct(lat, 99), errors))
+        target = addresses["grpc"]
+        through_service(target, images, 4 * a.replicas, a.replicas)  # warm every replica
+        for c in levels:
+            served[c] = through_service(target, images, n, c)
+        noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
     finally:
         local.stop()
         if receiver is not None:
             receiver.__exit__()
 
-    machine = f"{platform.node()} {platform.machine()} {__import__('os').cpu_count()} cpus"
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine}; {n} requests per step, 256 px dev logos"
-        + (f"; tracing on, {len(receiver.spans)} spans received." if receiver else "; tracing off."),
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; {n} requests "
+        f"per step, 256 px dev logos, method mapping, {a.replicas} plain worker processes against "
+        f"{a.replicas} mapping replicas (the service's cache off); tracing "
+        + (f"on ({len(receiver.spans)} spans received)." if receiver else "off."),
         "",
-        "| path | p50 ms | p99 ms | mean ms |",
-        "|---|---|---|---|",
-        f"| in-process mapping | {pct(local_lat, 50):.1f} | {pct(local_lat, 99):.1f} "
-        f"| {statistics.mean(local_lat) * 1000:.1f} |",
-        f"| gRPC (Ray Serve) mapping, concurrency 1 | {pct(grpc_lat, 50):.1f} | {pct(grpc_lat, 99):.1f} "
-        f"| {statistics.mean(grpc_lat) * 1000:.1f} |",
-        "",
-        f"gRPC overhead at p50: {pct(grpc_lat, 50) - pct(local_lat, 50):+.1f} ms "
-        f"(ratio {pct(grpc_lat, 50) / pct(local_lat, 50):.2f}x)",
-        "",
-        "| concurrency | requests/s | vs in-process sequential | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|",
+        "| in flight | plain req/s | service req/s | service / plain | plain p50 / p99 ms "
+        "| service p50 / p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
-    base_rps = n / local_wall
-    for conc, rps, p50, p99, errors in rows:
-        lines.append(f"| {conc} | {rps:.1f} | {rps / base_rps:.2f}x | {p50:.1f} | {p99:.1f} | {errors} |")
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.write_text(text + "\n")
+    shares = []
+    for c in levels:
+        (pw, pl, pe), (sw, sl, se) = plain[c], served[c]
+        prps, srps = len(pl) / pw, len(sl) / sw
+        shares.append(srps / prps)
+        lines.append(
+            f"| {c} | {prps:.1f} | {srps:.1f} | {srps / prps:.0%} | {pct(pl, 50):.0f} / {pct(pl, 99):.0f} "
+            f"| {pct(sl, 50):.0f} / {pct(sl, 99):.0f} | {pe + se} |"
+        )
+    overhead = pct(served[1][1], 50) - pct(plain[1][1], 50)
+    _, nl, ne = noop
+    lines += [
+        "",
+        f"Overhead at concurrency 1, p50: {overhead:+.1f} ms (target <= 10 ms); the no-op RPC "
+        f"(GetServiceInfo through proxy and ingress): p50 {pct(nl, 50):.1f} ms, p99 {pct(nl, 99):.1f} ms"
+        f"{f', {ne} errors' if ne else ''}.",
+        f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
+        "at every concurrency).",
+    ]
+    emit(lines, a.markdown)
     return 0
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tracewise.decode import Picture
+from tracewise.decode import Encoded, Picture
 from tracewise.methods import CHEAPER, WORK_BOUNDED
 
 from .status import Overloaded
@@ -31,7 +31,7 @@ FAST_SHED_S = 0.25
 ADMISSION_REFERENCE_PIXELS = 256 * 256
 
 
-def admission_weight(method: str, picture: Picture, limit: int | None) -> int:
+def admission_weight(method: str, picture: Picture | Encoded, limit: int | None) -> int:
     """What a call to ``method`` on ``picture`` counts against the method's admission limit."""
     if method not in WORK_BOUNDED:
         return 1
@@ -82,7 +82,7 @@ class Admission:
         return limit is None or self.inflight[method] < limit / 2
 
     @contextmanager
-    def admit(self, method: str, picture: Picture, exploring: bool = False) -> Iterator[int]:
+    def admit(self, method: str, picture: Picture | Encoded, exploring: bool = False) -> Iterator[int]:
         """Hold ``method``'s room for one call on ``picture``, or raise ``Overloaded`` at once.
         A refused exploration is not remembered as backpressure (it says nothing about the room
         requests have)."""

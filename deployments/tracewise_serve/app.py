@@ -22,7 +22,7 @@ from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from tracewise.decode import DEFAULT_MAX_PIXELS, Picture
+from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture
 from tracewise.errors import InvalidParameter
 from tracewise.methods import DEFAULT_BUDGET_S, METHODS
 from tracewise.objective import Objective
@@ -52,7 +52,9 @@ class ServeMethods:
     def __init__(self, handles: dict[str, DeploymentHandle]) -> None:
         self.handles = handles
 
-    async def run(self, method: str, picture: Picture, objective: Objective, deadline: float) -> dict:
+    async def run(
+        self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
+    ) -> dict:
         response = self.handles[method].run.remote(picture, objective, deadline)
         try:
             return await response
@@ -63,7 +65,7 @@ class ServeMethods:
             raise
 
     async def stream(
-        self, method: str, picture: Picture, objective: Objective, deadline: float
+        self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
     ) -> AsyncIterator[dict]:
         gen: Any = self.handles[method].options(stream=True).run_stream.remote(picture, objective, deadline)
         try:

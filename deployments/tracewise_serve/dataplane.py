@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from tracewise import engine
 from tracewise.cache import LRUCache, cache_key
-from tracewise.decode import DEFAULT_MAX_PIXELS, Picture, decode
+from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture, decode, probe
 from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError, Unavailable
 from tracewise.methods import CHEAPER, WORK_BOUNDED
 from tracewise.objective import Objective
@@ -47,10 +47,12 @@ class Backpressure(Exception):
 class Methods(Protocol):
     """The method deployments as the data plane calls them (Ray handles in the service)."""
 
-    async def run(self, method: str, picture: Picture, objective: Objective, deadline: float) -> dict: ...
+    async def run(
+        self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
+    ) -> dict: ...
 
     def stream(
-        self, method: str, picture: Picture, objective: Objective, deadline: float
+        self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
     ) -> AsyncIterator[dict]: ...
 
 
@@ -93,24 +95,35 @@ class DataPlane:
         self.answer_seconds = 0.5  # recent answer time (moving average): when shed requests may return
 
     # --- steps -------------------------------------------------------------------------
-    async def prepare(self, image: bytes, requested: str) -> Picture:
-        """Validate, shed at once when the whole fallback chain just pushed back, then decode."""
+    async def prepare(self, image: bytes, requested: str) -> Picture | Encoded:
+        """Validate, shed at once when the whole fallback chain just pushed back, then read the
+        header (a named method: its replica decodes, so only the bytes travel and the ingress
+        does no pixel work) or decode (auto: the router needs the pixels)."""
         if not image:
             raise InvalidImage("empty request: no image bytes")
         if len(image) > MAX_REQUEST_BYTES:
             raise ImageTooLarge(f"image is {len(image)} bytes; the limit is {MAX_REQUEST_BYTES}")
         if requested != "auto" and self.admission.chain_saturated(requested):
             raise Overloaded(f"{requested} and every cheaper method are saturated")
+        if requested != "auto":
+            return probe(image, self.max_pixels)  # the header only: well under a millisecond
         # decoding is CPU work: off the event loop, which keeps shedding load and answering health
         return await asyncio.to_thread(decode, image, self.max_pixels)
 
-    async def decide(self, picture: Picture, objective: Objective, requested: str) -> Decision | None:
-        if requested != "auto":
+    async def decide(
+        self, picture: Picture | Encoded, objective: Objective, requested: str
+    ) -> Decision | None:
+        if requested != "auto" or isinstance(picture, Encoded):
             return None
         return await asyncio.to_thread(engine.route, picture, objective, self.admission.load())
 
     async def call(
-        self, method: str, picture: Picture, objective: Objective, seconds: float, exploring: bool = False
+        self,
+        method: str,
+        picture: Picture | Encoded,
+        objective: Objective,
+        seconds: float,
+        exploring: bool = False,
     ) -> dict[str, Any]:
         """One call to a method deployment; raises so the caller can fall back. Its backpressure
         marks the method saturated, except for an exploration's."""
@@ -132,7 +145,7 @@ class DataPlane:
         return await self.call(method, picture, objective, seconds, exploring=True)
 
     async def with_fallbacks(
-        self, method: str, picture: Picture, objective: Objective, plan: budget.Budget
+        self, method: str, picture: Picture | Encoded, objective: Objective, plan: budget.Budget
     ) -> tuple[dict[str, Any], tuple[dict[str, str], ...]]:
         fallbacks: list[dict[str, str]] = []
         current: str | None = method
@@ -221,6 +234,7 @@ class DataPlane:
 
     async def route(self, req: Request) -> Decision:
         picture = await self.prepare(req.image, "auto")
+        assert isinstance(picture, Picture)
         return await asyncio.to_thread(engine.route, picture, req.objective, self.admission.load())
 
     # --- bookkeeping -------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tracewise import engine
-from tracewise.decode import Picture
+from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture, decode
 from tracewise.objective import Objective
 from tracewise.router import Arm, eligible
 from tracewise.telemetry import span
@@ -59,7 +59,7 @@ class Recorder:
         self,
         served: Served,
         image: bytes,
-        picture: Picture | None,
+        picture: Picture | Encoded | None,
         objective: Objective,
         feats: list[float] | None = None,
         requested: str | None = None,
@@ -73,6 +73,8 @@ class Recorder:
         if served.cached or picture is None:
             feats = []
         else:
+            if isinstance(picture, Encoded):  # a named method's request: decoded here, off its path
+                picture = decode(picture, max(DEFAULT_MAX_PIXELS, picture.width * picture.height))
             if feats is None:  # routed requests reuse the router's features
                 feats = decision.features if decision else features(picture.rgba).tolist()
             if logo_type is None:  # every stored row carries its logo type (the report groups by it)
@@ -110,8 +112,15 @@ class Recorder:
             "degraded": served.degraded,
         }
 
-    def record_later(self, served: Served, image: bytes, picture: Picture | None, objective: Objective,
-                     feats: list[float] | None = None, requested: str | None = None) -> None:  # fmt: skip
+    def record_later(
+        self,
+        served: Served,
+        image: bytes,
+        picture: Picture | Encoded | None,
+        objective: Objective,
+        feats: list[float] | None = None,
+        requested: str | None = None,
+    ) -> None:
         if self.store is None:
             return
         rid = served.request_id
@@ -133,12 +142,13 @@ class Recorder:
 
     # --- exploration -------------------------------------------------------------------
     def explore_later(
-        self, served: Served, image: bytes, picture: Picture, objective: Objective, run: RunArm
+        self, served: Served, image: bytes, picture: Picture | Encoded, objective: Objective, run: RunArm
     ) -> None:
         """Maybe run one other eligible arm (a method and its seconds) on this routed request."""
         decision = served.decision
         if decision is None or served.fallbacks or random.random() >= self.explore_rate:
             return
+        assert isinstance(picture, Picture)  # routed: decoded for the router
         budget = objective.budget_s if objective.budget_s is not None else engine.AUTO_BUDGET_S
         busy = self.admission.load()
         free = [

@@ -15,7 +15,7 @@ import numpy as np
 from ray import serve
 
 from tracewise import engine
-from tracewise.decode import Picture
+from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture, decode
 from tracewise.errors import TracewiseError
 from tracewise.objective import Objective
 
@@ -43,8 +43,10 @@ class MethodWorker:
             raise RuntimeError("VTracer traced no path on the health-check picture")
 
     def _run(
-        self, picture: Picture, objective: Objective, cancel: threading.Event, progress: Any = None
+        self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
     ) -> dict:
+        if isinstance(picture, Encoded):  # the ingress checked the header; the pixels are decoded here
+            picture = decode(picture, max(DEFAULT_MAX_PIXELS, picture.width * picture.height))
         # every result carries VTracer's defaults on the same image: the floor it was checked against
         result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
         out = result.to_dict()
@@ -57,7 +59,7 @@ class MethodWorker:
         left = max(0.01, deadline - time.time())
         return dataclasses.replace(objective, budget_s=left)
 
-    async def run(self, picture: Picture, objective: Objective, deadline: float) -> dict:
+    async def run(self, picture: Picture | Encoded, objective: Objective, deadline: float) -> dict:
         objective = self._until(objective, deadline)
         cancel = threading.Event()
         try:
@@ -67,7 +69,7 @@ class MethodWorker:
             raise
 
     def _guarded(
-        self, picture: Picture, objective: Objective, cancel: threading.Event, progress: Any = None
+        self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
     ) -> dict:
         try:
             return self._run(picture, objective, cancel, progress)
@@ -75,7 +77,7 @@ class MethodWorker:
             return {"error": exc}  # pickled by class and fields (TracewiseError.__reduce__)
 
     async def run_stream(
-        self, picture: Picture, objective: Objective, deadline: float
+        self, picture: Picture | Encoded, objective: Objective, deadline: float
     ) -> AsyncIterator[dict]:
         objective = self._until(objective, deadline)
         loop = asyncio.get_running_loop()

@@ -61,8 +61,31 @@ def _to_rgba(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGBA"), dtype=np.uint8).copy()
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+@dataclass(frozen=True)
+class Encoded:
+    """Image bytes whose header has been checked (``probe``), not yet decoded: what the service
+    sends a method replica, which decodes it there (a few KB cross instead of the pixels)."""
+
+    data: bytes
+    width: int
+    height: int
+    format: str
+
+
+def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Encoded:
+    """The header's checks alone (format, sides, the pixel limit), without decoding: the same
+    errors ``decode`` raises for them. A body that is broken past the header fails in ``decode``."""
+    return _open(data, max_pixels, decode_pixels=False)  # type: ignore[return-value]
+
+
+def decode(data: bytes | Encoded, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode PNG, JPEG, WebP, GIF (first frame) and anything else Pillow reads, in any mode."""
+    if isinstance(data, Encoded):
+        data = data.data
+    return _open(data, max_pixels, decode_pixels=True)  # type: ignore[return-value]
+
+
+def _open(data: bytes, max_pixels: int, decode_pixels: bool) -> Picture | Encoded:
     if max_pixels <= 0:
         raise InvalidParameter("max_pixels", max_pixels, "a positive pixel count")
     if not data:
@@ -80,6 +103,8 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
             if w < MIN_SIDE or h < MIN_SIDE:
                 raise InvalidImage(f"image is {w}x{h}; both sides must be at least {MIN_SIDE} pixels")
             fmt = im.format or "unknown"
+            if not decode_pixels:
+                return Encoded(data, w, h, fmt)
             im.seek(0)  # first frame of GIF / APNG / animated WebP
             im.load()
             rgba = _to_rgba(ImageOps.exif_transpose(im))

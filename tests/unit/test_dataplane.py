@@ -28,9 +28,11 @@ class FakeMethods:
     def __init__(self, **script) -> None:
         self.script = script
         self.calls: list[tuple[str, float]] = []
+        self.pictures: list = []
 
     async def run(self, method, picture, objective, deadline):
         self.calls.append((method, deadline - time.time()))
+        self.pictures.append(picture)
         what = self.script.get(method, "ok")
         if what == "hang":
             await asyncio.sleep(3600)
@@ -167,3 +169,12 @@ def test_a_stream_sends_progress_then_the_result(png):
     progress, result = run(collect())
     assert progress.stage == "search" and progress.fraction == 0.5
     assert result.method == "search" and result.requested == "search"
+
+
+def test_a_named_method_gets_the_checked_bytes_not_the_pixels(png):
+    from tracewise.decode import Encoded
+
+    methods = FakeMethods()
+    run(plane(methods).vectorize(req(png, "mapping")))
+    (sent,) = methods.pictures
+    assert isinstance(sent, Encoded) and sent.data == png and (sent.width, sent.height) == (96, 64)

@@ -178,3 +178,22 @@ def test_pictures_above_the_tracing_limit_get_a_working_resolution():
     assert abs(work.width / work.height - 1.5) < 0.01  # aspect kept
     # area-averaged: the colours of flat regions survive, edges are blended, not aliased
     assert tuple(work.rgba[work.height // 4, work.width // 4]) == (200, 30, 40, 255)
+
+
+def test_probe_checks_the_header_alone_with_decodes_errors(two_squares):
+    from tests.conftest import encode
+    from tracewise.decode import Encoded, ImageTooLarge, decode, probe
+
+    png = encode(two_squares)
+    e = probe(png)
+    assert isinstance(e, Encoded) and (e.width, e.height, e.format) == (96, 64, "PNG")
+    assert (decode(e).rgba == decode(png).rgba).all()
+    for bad in (b"", b"<svg/>", b"\x00garbage"):
+        with pytest.raises(InvalidImage):
+            probe(bad)
+    with pytest.raises(ImageTooLarge):
+        probe(png, max_pixels=100)
+    broken = png[: len(png) // 2]  # the header is whole, the pixels are not: only decoding finds out
+    assert probe(broken).width == 96
+    with pytest.raises(InvalidImage):
+        decode(probe(broken))
