@@ -54,7 +54,7 @@ def store_url(store_path):
     cmd = [
         sys.executable,
         "-m",
-        "tracewise.cli",
+        "tracewise_cli",
         "store",
         "serve",
         "--db",

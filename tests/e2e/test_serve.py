@@ -184,7 +184,7 @@ def test_service_info(client):
 def test_cli_through_the_server(service, dev_logos, capsys):
     import json
 
-    from tracewise.cli import main
+    from tracewise_cli import main
 
     args = [
         "convert",
@@ -203,7 +203,7 @@ def test_cli_through_the_server(service, dev_logos, capsys):
 
 
 def test_cli_health_probe(service, capsys):
-    from tracewise.cli import main
+    from tracewise_cli import main
 
     assert main(["health", "--server", service]) == 0
     assert capsys.readouterr().out.strip() == "SERVING"

@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from tracewise.backup import BackupError, backup, read_archive, restore
-from tracewise.cli import main
 from tracewise.store import ResultsStore
+from tracewise_cli import main
 
 
 def _row(i: int) -> dict:

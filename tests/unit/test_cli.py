@@ -2,7 +2,7 @@
 
 import json
 
-from tracewise.cli import main
+from tracewise_cli import main
 
 
 def test_convert_json_and_file(tmp_path, capsys, dev_logos):

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from tracewise.cli import main
 from tracewise.features import features
 from tracewise.report import render, summarise
 from tracewise.store import ResultsStore
+from tracewise_cli import main
 
 T0 = 1_790_000_000.0
 

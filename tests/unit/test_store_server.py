@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tracewise.cli import main
 from tracewise.store import RemoteStore, ResultsStore, StoreUnavailable, open_store
 from tracewise.store_server import MAX_ROW_BYTES, StoreServer
+from tracewise_cli import main
 
 
 def _row(i: int) -> dict:

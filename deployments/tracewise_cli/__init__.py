@@ -10,6 +10,10 @@
     tracewise bench ...   (same as python bench/quality.py)
 
 Errors print one line on stderr and exit 2 (bad input) or 1 (anything else).
+
+The composition package: it puts the engine (``tracewise``), the service (``tracewise_serve``) and
+the SDK (``tracewise_client``) behind one command, so the engine itself imports neither Ray nor
+the SDK (a test checks).
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import engine
-from .decode import DEFAULT_MAX_PIXELS
-from .errors import InvalidRequest, TracewiseError
-from .objective import Objective
-from .params import STYLES
+from tracewise import engine
+from tracewise.decode import DEFAULT_MAX_PIXELS
+from tracewise.errors import InvalidRequest, TracewiseError
+from tracewise.objective import Objective
+from tracewise.params import STYLES
 
 
 class ProgressBar:
@@ -111,7 +115,7 @@ def _emit(a: argparse.Namespace, svg: str, report: dict) -> None:
 def _retrain(a: argparse.Namespace) -> int:
     from importlib import resources
 
-    from .training.router import retrain
+    from tracewise.training.router import retrain
 
     out = a.out or Path(str(resources.files("tracewise") / "models"))
     retrain(a.db, a.runs, out)
@@ -119,7 +123,7 @@ def _retrain(a: argparse.Namespace) -> int:
 
 
 def _route(a: argparse.Namespace) -> int:
-    from .decode import decode
+    from tracewise.decode import decode
 
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
     t = time.perf_counter()
@@ -282,31 +286,31 @@ def _serve(rest: list[str]) -> int:
 
 
 def _bench(rest: list[str]) -> int:
-    from .benchmark import main as bench_main
+    from tracewise.benchmark import main as bench_main
 
     return bench_main(rest)
 
 
 def _report(rest: list[str]) -> int:
-    from .report import main as report_main
+    from tracewise.report import main as report_main
 
     return report_main(rest)
 
 
 def _backup(rest: list[str]) -> int:
-    from .backup import main as backup_main
+    from tracewise.backup import main as backup_main
 
     return backup_main(rest, "backup")
 
 
 def _restore(rest: list[str]) -> int:
-    from .backup import main as backup_main
+    from tracewise.backup import main as backup_main
 
     return backup_main(rest, "restore")
 
 
 def _store(rest: list[str]) -> int:
-    from .store_server import main as store_main
+    from tracewise.store_server import main as store_main
 
     if rest[:1] != ["serve"]:
         print("usage: tracewise store serve --db DB [--host H] [--port P]", file=sys.stderr)

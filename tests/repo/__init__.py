@@ -1,0 +1,1 @@
+"""Checks of the repository itself: manifests, workflow, Dockerfile, lock, protos, alert rules."""
