@@ -33,6 +33,36 @@ from tracewise.dataset import logos
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
+ROLES = [  # process title (Ray sets them) -> what it does, first match wins
+    ("method-mapping", "mapping replicas"),
+    ("Ingress", "ingress"),
+    ("ProxyActor", "Ray's proxy"),
+    ("ServeReplica", "other method replicas"),
+    ("ServeController", "Serve's controller"),
+    ("gcs_server", "Ray core (GCS, raylet, agents)"),
+    ("raylet", "Ray core (GCS, raylet, agents)"),
+    ("agent", "Ray core (GCS, raylet, agents)"),
+    ("dashboard", "Ray core (GCS, raylet, agents)"),
+]
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds so far of every Ray process on this machine, by role (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if "ray" not in title and "gcs_server" not in title:
+            continue
+        role = next((r for key, r in ROLES if key in title), None)
+        if role is not None:
+            out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000.0, q))
@@ -146,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target = addresses["grpc"]
         through_service(target, images, 4 * a.replicas, a.replicas)  # warm every replica
+        before = cpu_by_role()
         for c in levels:
             served[c] = through_service(target, images, n, c)
+        after = cpu_by_role()
         noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
     finally:
         local.stop()
@@ -182,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{f', {ne} errors' if ne else ''}.",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
+    ]
+    used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
+    total = sum(used.values()) or 1.0
+    lines += [
+        "",
+        "Where the service's CPU went during those steps (/proc, every Ray process): "
+        + ", ".join(f"{role} {sec / total:.0%}" for role, sec in sorted(used.items(), key=lambda x: -x[1])),
     ]
     emit(lines, a.markdown)
     return 0
