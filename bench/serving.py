@@ -22,6 +22,7 @@ import asyncio
 import os
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -64,6 +65,15 @@ def cpu_by_role() -> dict[str, float]:
     return out
 
 
+FAILURES: Counter[str] = Counter()  # what the errors were, for the report
+
+
+def _what(exc: Exception) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {(exc.details() or '')[:80]}"
+    return f"{type(exc).__name__}: {str(exc)[:80]}"
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000.0, q))
 
@@ -91,8 +101,9 @@ async def _feed(call, images: list[bytes], n: int, concurrency: int) -> tuple[fl
             try:
                 await call(images[i % len(images)])
                 lat.append(time.perf_counter() - t)
-            except Exception:  # noqa: BLE001 - counted, reported
+            except Exception as exc:  # noqa: BLE001 - counted, reported
                 errors += 1
+                FAILURES[_what(exc)] += 1
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -205,16 +216,19 @@ def main(argv: list[str] | None = None) -> int:
             f"| {c} | {prps:.1f} | {srps:.1f} | {srps / prps:.0%} | {pct(pl, 50):.0f} / {pct(pl, 99):.0f} "
             f"| {pct(sl, 50):.0f} / {pct(sl, 99):.0f} | {pe + se} |"
         )
-    overhead = pct(served[1][1], 50) - pct(plain[1][1], 50)
+    first = levels[0]
+    overhead = pct(served[first][1], 50) - pct(plain[first][1], 50)
     _, nl, ne = noop
     lines += [
         "",
-        f"Overhead at concurrency 1, p50: {overhead:+.1f} ms (target <= 10 ms); the no-op RPC "
+        f"Overhead at concurrency {first}, p50: {overhead:+.1f} ms (target <= 10 ms at 1); the no-op RPC "
         f"(GetServiceInfo through proxy and ingress): p50 {pct(nl, 50):.1f} ms, p99 {pct(nl, 99):.1f} ms"
         f"{f', {ne} errors' if ne else ''}.",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
     ]
+    if FAILURES:
+        lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in FAILURES.most_common())]
     used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
     total = sum(used.values()) or 1.0
     lines += [
