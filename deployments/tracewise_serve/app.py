@@ -29,7 +29,7 @@ from tracewise.objective import Objective
 from tracewise.store import open_store
 from tracewise_client.v1 import vectorize_pb2 as pb
 
-from . import access_log, convert
+from . import access_log, convert, http_api
 from .auth import ApiKeys
 from .dataplane import MAX_REQUEST_BYTES, Backpressure, DataPlane, Progress, Request
 from .health import Health, services
@@ -202,14 +202,18 @@ class Ingress:
     async def GetServiceInfo(
         self, request: pb.GetServiceInfoRequest, grpc_context: Any = None
     ) -> pb.GetServiceInfoResponse:
-        from tracewise.methods.mapping import default_model
-        from tracewise.router import default_router
-
         try:
             self.keys.check(_metadata(grpc_context))  # every RPC but the health check needs a key
         except Exception as exc:  # noqa: BLE001
             self._fail(grpc_context, exc, uuid.uuid4().hex[:16])
             return pb.GetServiceInfoResponse()
+        return await self.service_info()
+
+    async def service_info(self) -> pb.GetServiceInfoResponse:
+        """The service's description (GetServiceInfo, and the HTTP API's /v1/info)."""
+        from tracewise.methods.mapping import default_model
+        from tracewise.router import default_router
+
         await self.health.fresh()
         return pb.GetServiceInfoResponse(
             version=VERSION,
@@ -228,19 +232,8 @@ class Ingress:
         )
 
     async def __call__(self, request: Any) -> Any:
-        """Ray's HTTP proxy (``http_options``) routes every HTTP request here. The HTTP/JSON API is
-        not built yet: answer with a status and a message that says where the API is, not Ray's
-        bare 500."""
-        from starlette.responses import JSONResponse
-
-        return JSONResponse(
-            {
-                "code": "UNIMPLEMENTED",
-                "message": "Tracewise has no HTTP API yet; use gRPC (tracewise.v1.VectorizeService) "
-                "on the service's gRPC port",
-            },
-            status_code=501,
-        )
+        """Ray's HTTP proxy (``http_options``) routes every HTTP request here: the HTTP/JSON API."""
+        return await http_api.handle(self, request)
 
     # --- grpc.health.v1 (health.py) ------------------------------------------------------
     async def Check(

@@ -72,7 +72,10 @@ def store_url(store_path):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("the store server did not start: " + proc.stderr.read().decode()) from None
+                with proc.stderr:
+                    why = proc.stderr.read().decode()
+                proc.wait(10)
+                raise RuntimeError("the store server did not start: " + why) from None
             time.sleep(0.2)
     yield url
     proc.terminate()

@@ -108,21 +108,3 @@ def test_streams_answer_bad_input_with_its_status_too(stub, case):
     info_msg = error_details_pb2.ErrorInfo()
     infos[0].Unpack(info_msg)
     assert info_msg.domain == "tracewise.v1" and info_msg.metadata["request_id"] == trailers["request_id"]
-
-
-def test_http_port_answers_with_a_status_not_a_crash(stack, wordmark_png):
-    """Ray's HTTP proxy is bound beside the gRPC one; until the HTTP API exists, every request there
-    gets 501 with a JSON message pointing at gRPC, never Ray's bare 500."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    for data in (None, b"not an image", wordmark_png):
-        req = urllib.request.Request(
-            stack.http + "/v1/vectorize", data=data, method="POST" if data else "GET"
-        )
-        with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(req, timeout=30)
-        assert info.value.code == 501
-        body = json.loads(info.value.read())
-        assert body["code"] == "UNIMPLEMENTED" and "gRPC" in body["message"]

@@ -136,6 +136,9 @@ def test_serve_config_v2_is_the_serve_config(name):
     rs = find(overlay(name), "RayService")
     serve_config = yaml.safe_load((ROOT / "deployments" / "serve_config.yaml").read_text())
     running = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    # in a pod the HTTP proxy binds every interface (the Service reaches it)
+    assert running["http_options"].pop("host") == "0.0.0.0"
+    assert serve_config["http_options"].pop("host") == "127.0.0.1"
     if name == "prod":  # the same file, with production's changes: no server reflection
         assert running["grpc_options"].pop("enable_reflection") is False
         assert serve_config["grpc_options"].pop("enable_reflection") is True
@@ -156,10 +159,12 @@ def test_grpc_port_is_exposed_for_h2c_and_probed_by_grpc_health(name):
     rs = find(overlay(name), "RayService")
     grpc_port = yaml.safe_load(rs["spec"]["serveConfigV2"])["grpc_options"]["port"]
     ports = rs["spec"]["serveService"]["spec"]["ports"]
-    grpc = [p for p in ports if p["name"].startswith("serve-")]
-    assert grpc and all(
-        p["appProtocol"] == "kubernetes.io/h2c" and p["targetPort"] == grpc_port for p in grpc
-    )
+    (grpc,) = [p for p in ports if p["name"] == "serve-grpc"]
+    assert grpc["appProtocol"] == "kubernetes.io/h2c" and grpc["targetPort"] == grpc_port
+    # the HTTP/JSON API beside it, on the port the serve config's HTTP proxy binds in every pod
+    http_options = yaml.safe_load(rs["spec"]["serveConfigV2"])["http_options"]
+    (http,) = [p for p in ports if p["name"] == "serve-http"]
+    assert http["targetPort"] == http_options["port"] and http_options["host"] == "0.0.0.0"
     rc = rs["spec"]["rayClusterConfig"]
     assert rc["enableInTreeAutoscaling"] is True
     assert rs["spec"]["excludeHeadPodFromServeSvc"] is True
@@ -167,6 +172,7 @@ def test_grpc_port_is_exposed_for_h2c_and_probed_by_grpc_health(name):
         c = group["template"]["spec"]["containers"][0]
         assert c["readinessProbe"]["grpc"]["port"] == grpc_port
         assert any(p["containerPort"] == grpc_port for p in c["ports"])
+        assert any(p["containerPort"] == http_options["port"] for p in c["ports"])
         assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
 
 

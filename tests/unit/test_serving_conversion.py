@@ -171,3 +171,13 @@ def test_method_enums_are_the_engine_registry():
     assert set(convert.METHOD_TO_PB) == set(SDK_METHODS)
     assert all(convert.METHOD_TO_PB[m] == SDK_METHODS[m] for m in SDK_METHODS)
     assert METHOD_NAMES[pb.METHOD_UNSPECIFIED] == "auto"
+
+
+def test_the_sdks_result_has_every_field_the_wire_report_has():
+    """A field added to the proto's Report must reach SDK users: Result names every one."""
+    import dataclasses
+
+    report = {f.name for f in pb.Report.DESCRIPTOR.fields}
+    result = {f.name for f in dataclasses.fields(Result)}
+    assert report <= result, report - result
+    assert result - report == {"svg"}  # the SVG is beside the report on the wire

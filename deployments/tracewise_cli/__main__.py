@@ -1,0 +1,5 @@
+"""``python -m tracewise_cli``: the ``tracewise`` command."""
+
+from . import main
+
+raise SystemExit(main())
