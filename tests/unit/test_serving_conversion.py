@@ -57,7 +57,7 @@ def test_response_round_trips_through_the_sdk_types():
 
 def test_every_engine_error_maps_to_its_code():
     for cls in all_error_types():
-        exc = cls("f", 1, "x") if cls is InvalidParameter else cls("msg")
+        exc = cls("f", 1, "x") if issubclass(cls, InvalidParameter) else cls("msg")
         code, message, _ = to_status(exc, "rid")
         assert code == grpc.StatusCode[cls.grpc_code] and message == exc.message
 
@@ -89,7 +89,7 @@ def test_every_error_carries_error_info_with_its_reason_and_request_id():
     from tracewise.errors import ImageTooLarge, InvalidImage
 
     cases = [
-        *[(cls("f", 1, "x") if cls is InvalidParameter else cls("msg")) for cls in all_error_types()],
+        *[(cls("f", 1, "x") if issubclass(cls, InvalidParameter) else cls("msg")) for cls in all_error_types()],
         Unauthenticated(),
         Overloaded("search is saturated"),
         DeadlineTooShort("no time"),
