@@ -64,7 +64,10 @@ def render(manifest: str, serve_config: str) -> str:
 
 def main() -> int:
     config = SERVE_CONFIG.read_text()
-    outputs = {RAYSERVICE: render(RAYSERVICE.read_text(), k8s_config(config)), PROD_PATCH: render_prod(config)}
+    outputs = {
+        RAYSERVICE: render(RAYSERVICE.read_text(), k8s_config(config)),
+        PROD_PATCH: render_prod(config),
+    }
     if "--check" in sys.argv:
         return 0 if all(p.exists() and p.read_text() == text for p, text in outputs.items()) else 1
     for path, text in outputs.items():

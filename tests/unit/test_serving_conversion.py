@@ -89,7 +89,10 @@ def test_every_error_carries_error_info_with_its_reason_and_request_id():
     from tracewise.errors import ImageTooLarge, InvalidImage
 
     cases = [
-        *[(cls("f", 1, "x") if issubclass(cls, InvalidParameter) else cls("msg")) for cls in all_error_types()],
+        *[
+            (cls("f", 1, "x") if issubclass(cls, InvalidParameter) else cls("msg"))
+            for cls in all_error_types()
+        ],
         Unauthenticated(),
         Overloaded("search is saturated"),
         DeadlineTooShort("no time"),
