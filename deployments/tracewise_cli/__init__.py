@@ -169,7 +169,25 @@ def _objective(a: argparse.Namespace) -> Objective:
     )
 
 
+def _batch(a: argparse.Namespace) -> bool:
+    """Many inputs, a folder among them, or a folder as the output: the batch command."""
+    out = a.output or ""
+    many = len(a.input) > 1 or any(Path(i).is_dir() for i in a.input)
+    return many or out.endswith("/") or (bool(out) and Path(out).is_dir())
+
+
 def _convert(a: argparse.Namespace) -> int:
+    if _batch(a):
+        from .batch import run
+
+        if "-" in a.input:
+            print("tracewise: stdin (-) converts one image, not in a batch", file=sys.stderr)
+            return 2
+        options = {"method": a.method, "style": a.style, "max_svg_bytes": a.max_bytes,
+                   "target_ssim": a.target_ssim, "budget_seconds": a.budget, "max_colors": a.max_colors,
+                   "palette": _palette(a.palette)}  # fmt: skip
+        return run(a, _objective(a), options)
+    a.input = a.input[0]
     data = Path(a.input).read_bytes() if a.input != "-" else sys.stdin.buffer.read()
     if a.server:
         return _convert_remote(a, data)
@@ -187,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tracewise", description="Raster logos to compact, faithful SVG.")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("convert", help="vectorise one image")
-    c.add_argument("input", help="PNG/JPEG/WebP/GIF file, or - for stdin")
-    c.add_argument("-o", "--output", help="write the SVG here (default: stdout unless --json)")
+    c = sub.add_parser("convert", help="vectorise images: one file, or files and folders into -o DIR/")
+    c.add_argument("input", nargs="+", help="PNG/JPEG/WebP/GIF files or folders, or - for stdin")
+    c.add_argument("-o", "--output", help="the SVG (default: stdout unless --json); a folder for many inputs")
+    c.add_argument("--jobs", type=int, default=None, help="many inputs: worker processes, or calls in flight")
+    c.add_argument("--force", action="store_true", help="many inputs: overwrite existing SVGs")
     c.add_argument("--method", default="auto", choices=engine.CHOICES)
     c.add_argument("--style", default="spline", choices=STYLES)
     c.add_argument("--budget", type=float, default=None, help="seconds (default: the method's own)")

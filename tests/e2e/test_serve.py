@@ -202,6 +202,26 @@ def test_cli_through_the_server(service, dev_logos, capsys):
     assert report["method"] == "mapping" and report["request_id"] and report["ssim"] > 0.9
 
 
+def test_a_batch_through_the_server(service, dev_logos, tmp_path, capsys):
+    import json
+
+    from tracewise_cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for lg in dev_logos[60:64]:
+        (src / lg.png.name).write_bytes(lg.png.read_bytes())
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "out"
+    argv = ["convert", str(src), "-o", f"{out}/", "--server", service, "--api-key", KEY,
+            "--method", "mapping", "--jobs", "3", "--json"]  # fmt: skip
+    assert main(argv) == 1  # the broken file
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sum(x["ok"] for x in lines) == 4 and len(list(out.glob("*.svg"))) == 4
+    (bad,) = [x for x in lines if not x["ok"]]
+    assert bad["error"].startswith("INVALID_ARGUMENT")
+
+
 def test_cli_health_probe(service, capsys):
     from tracewise_cli import main
 
