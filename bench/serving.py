@@ -142,6 +142,23 @@ def through_service(target: str, images: list[bytes], n: int, concurrency: int, 
     return asyncio.run(run())
 
 
+def over_http(base: str, images: list[bytes], n: int) -> tuple[float, list[float], int]:
+    """The same mapping requests one at a time through the HTTP/JSON API (Ray's HTTP proxy)."""
+    import urllib.request
+
+    async def run():
+        async def call(image: bytes) -> None:
+            request = urllib.request.Request(
+                base + "/v1/vectorize?method=mapping", data=image, method="POST",
+                headers={"x-tracewise-timeout": "60"},
+            )  # fmt: skip
+            await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=60).read())
+
+        return await _feed(call, images, n, 1)
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=120, help="per step")
@@ -192,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             served[c] = through_service(target, images, n, c)
         after = cpu_by_role()
         noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
+        http = over_http(addresses["http"], images, n)
     finally:
         local.stop()
         if receiver is not None:
@@ -219,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     first = levels[0]
     overhead = pct(served[first][1], 50) - pct(plain[first][1], 50)
     _, nl, ne = noop
+    _, hl, he = http
     lines += [
         "",
         f"Overhead at concurrency {first}, p50: {overhead:+.1f} ms (target <= 10 ms at 1); the no-op RPC "
@@ -226,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{f', {ne} errors' if ne else ''}.",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
+        f"The same mapping requests one at a time over HTTP/JSON: p50 {pct(hl, 50):.0f} ms, p99 "
+        f"{pct(hl, 99):.0f} ms, {pct(hl, 50) / pct(served[first][1], 50) - 1:+.0%} against gRPC at "
+        f"{first} in flight (target within 10%){f', {he} errors' if he else ''}.",
     ]
     if FAILURES:
         lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in FAILURES.most_common())]
