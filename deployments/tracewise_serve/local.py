@@ -153,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    done.wait()
+    # A timed wait: a signal may land on any of Ray's and gRPC's threads, and Python runs its
+    # handler only when the main thread next runs; an untimed wait could then block for ever.
+    while not done.wait(0.5):
+        pass
     print("stopping...", flush=True)
     stop(embedded=a.address is None)
     return 0
