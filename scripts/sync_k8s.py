@@ -31,21 +31,20 @@ spec:
 """
 
 
-def k8s_config(serve_config: str) -> str:
-    for old, new in K8S_CHANGES:
+def _apply(serve_config: str, changes: list[tuple[str, str]], name: str) -> str:
+    for old, new in changes:
         if old not in serve_config:
-            raise SystemExit(f"serve_config.yaml no longer has {old.strip()!r}: update K8S_CHANGES")
+            raise SystemExit(f"serve_config.yaml no longer has {old.strip()!r}: update {name}")
         serve_config = serve_config.replace(old, new)
     return serve_config
+
+
+def k8s_config(serve_config: str) -> str:
+    return _apply(serve_config, K8S_CHANGES, "K8S_CHANGES")
 
 
 def prod_config(serve_config: str) -> str:
-    serve_config = k8s_config(serve_config)
-    for old, new in PROD_CHANGES:
-        if old not in serve_config:
-            raise SystemExit(f"serve_config.yaml no longer has {old.strip()!r}: update PROD_CHANGES")
-        serve_config = serve_config.replace(old, new)
-    return serve_config
+    return _apply(k8s_config(serve_config), PROD_CHANGES, "PROD_CHANGES")
 
 
 def render_prod(serve_config: str) -> str:

@@ -73,11 +73,17 @@ def _summary(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r.get(k) for k in keys}
 
 
-def _write(item: Item, svg: str) -> None:
-    item.target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = item.target.with_name(item.target.name + ".partial")
-    tmp.write_text(svg)
-    os.replace(tmp, item.target)
+def _save(item: Item, svg: str, report: dict[str, Any]) -> None:
+    """Write the SVG (atomically) and mark the item converted, or say why it could not be written."""
+    try:
+        item.target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = item.target.with_name(item.target.name + ".partial")
+        tmp.write_text(svg)
+        os.replace(tmp, item.target)
+    except OSError as exc:
+        item.error = f"could not write: {exc}"
+        return
+    item.report, item.ok = report, True
 
 
 class Progress:
@@ -151,13 +157,13 @@ def _locally(a: Any, todo: list[Item], objective: Any, progress: Progress) -> No
             for fut in finished:
                 it = pending.pop(fut)
                 try:
-                    svg, it.report = fut.result()
-                    _write(it, svg)
-                    it.ok = True
+                    svg, report = fut.result()
                 except TracewiseError as exc:
                     it.error = f"{exc.grpc_code}: {exc.message}"
                 except OSError as exc:
-                    it.error = f"could not read or write: {exc}"
+                    it.error = f"could not read: {exc}"
+                else:
+                    _save(it, svg, report)
                 _done(a, progress, it)
 
 
@@ -171,15 +177,12 @@ async def _remote(a: Any, todo: list[Item], options: dict[str, Any], progress: P
             it = queue.pop(0)
             try:
                 r = await client.vectorize(it.source.read_bytes(), **options)
-                it.report = {"method": r.method_used, "ssim": r.ssim, "svg_bytes": r.svg_bytes,
-                             "defaults_ssim": r.defaults_ssim, "defaults_svg_bytes": r.defaults_svg_bytes,
-                             "seconds": r.seconds}  # fmt: skip
-                _write(it, r.svg)
-                it.ok = True
             except TracewiseError as exc:
                 it.error = f"{exc.code}: {exc.message}"
             except OSError as exc:
-                it.error = f"could not read or write: {exc}"
+                it.error = f"could not read: {exc}"
+            else:
+                _save(it, r.svg, _summary({**vars(r), "method": r.method_used}))
             _done(a, progress, it)
 
     async with AsyncClient(a.server, api_key=a.api_key, timeout=a.timeout, secure=a.tls) as client:

@@ -31,10 +31,16 @@ class Budget:
     seconds: float  # what the first method runs for
     full: float  # what it would run for from the options alone (no client deadline)
     deadline: float  # monotonic: when the answer is due
+    by_work: bool = False  # the method is bounded by work: its seconds do not change its answer
 
     @property
     def cut_by_client(self) -> bool:
         return self.seconds < self.full
+
+    @property
+    def answer_cut_by_client(self) -> bool:
+        """The client's deadline may have changed the answer (not what the options alone give)."""
+        return self.cut_by_client and not self.by_work
 
     def left(self, now: float | None = None) -> float:
         """What a fallback gets: the time left, at least the floor, at most the first method's."""
@@ -59,7 +65,7 @@ def plan(
         if left <= 0.02:
             raise DeadlineTooShort("the deadline leaves no time to work")
         seconds = min(full, left)
-    return Budget(seconds, full, now + seconds)
+    return Budget(seconds, full, now + seconds, method in WORK_BOUNDED)
 
 
 def wait_s(method: str, seconds: float, pixels: int) -> float:

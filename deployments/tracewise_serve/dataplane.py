@@ -24,7 +24,7 @@ from tracewise import engine
 from tracewise.cache import LRUCache, cache_key
 from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture, decode, probe
 from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError, Unavailable
-from tracewise.methods import CHEAPER, WORK_BOUNDED
+from tracewise.methods import CHEAPER
 from tracewise.objective import Objective
 from tracewise.router import Arm, Decision
 from tracewise.telemetry import annotate, span
@@ -205,7 +205,7 @@ class DataPlane:
         served = self._served(req, result, decision, fallbacks, plan.seconds)
         # Only what the options alone produce: not a fallback's, not one cut short, and not one
         # whose time the client's deadline cut (unless the method is bounded by work, not time).
-        if not fallbacks and not served.cut_short and (method in WORK_BOUNDED or not plan.cut_by_client):
+        if not fallbacks and not served.cut_short and not plan.answer_cut_by_client:
             self.cache.put(key, served)
         self.recorder.record_later(served, req.image, picture, req.objective)
         self.recorder.explore_later(served, req.image, picture, req.objective, self.explore_call)

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
-from google.rpc import error_details_pb2, status_pb2
+from starlette.responses import Response
 
-from tracewise.errors import InvalidParameter
+from tracewise.errors import ImageTooLarge, InvalidParameter
+from tracewise_client import rich_details
 from tracewise_client.v1 import vectorize_pb2 as pb
 
+from . import access_log, convert
+from .dataplane import Request
 from .status import to_status
 
 JSON = "application/json"
@@ -131,29 +135,15 @@ def error_body(
     exc: BaseException, rid: str, retry_after: float
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(HTTP status, JSON body, headers) for ``exc``: the gRPC answer's code and details, as HTTP."""
-    from tracewise.errors import ImageTooLarge
-
     code, message, details = to_status(exc, rid, retry_after)
-    status = status_pb2.Status.FromString(details)
-    body: dict[str, Any] = {"code": code.name, "message": message, "request_id": rid}
+    reason, violations, retry = rich_details(details)  # what a gRPC client reads from the same answer
+    body: dict[str, Any] = {"code": code.name, "message": message, "request_id": rid, "reason": reason}
     headers: dict[str, str] = {"x-request-id": rid}
-    for item in status.details:
-        if item.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            item.Unpack(info)
-            body["reason"] = info.reason
-        elif item.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            item.Unpack(bad)
-            body["field_violations"] = [
-                {"field": v.field, "description": v.description} for v in bad.field_violations
-            ]
-        elif item.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            item.Unpack(retry)
-            seconds = retry.retry_delay.ToMilliseconds() / 1000
-            body["retry_after_seconds"] = seconds
-            headers["retry-after"] = str(max(1, round(seconds)))  # HTTP's is whole seconds
+    if violations:
+        body["field_violations"] = [{"field": f, "description": d} for f, d in violations]
+    if retry is not None:
+        body["retry_after_seconds"] = retry
+        headers["retry-after"] = str(max(1, round(retry)))  # HTTP's is whole seconds
     http = 413 if isinstance(exc, ImageTooLarge) else HTTP_STATUS.get(code.name, 500)
     return http, body, headers
 
@@ -192,13 +182,6 @@ def _numbers(data: dict[str, Any], descriptor: Any) -> dict[str, Any]:
 async def handle(ingress: Any, request: Any) -> Any:
     """One HTTP request (a Starlette ``Request`` from Ray's HTTP proxy) through the ingress's data
     plane. ``ingress``: the Ingress replica (its keys, data plane and health)."""
-    import uuid
-
-    from starlette.responses import Response
-
-    from . import access_log, convert
-    from .dataplane import Request
-
     path, verb = request.url.path.rstrip("/") or "/", request.method
     rid = uuid.uuid4().hex[:16]
     access_log.REQUEST_ID.set(rid)

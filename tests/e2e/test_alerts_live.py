@@ -21,7 +21,7 @@ import yaml
 from PIL import Image
 
 from tests.support import prometheus
-from tracewise_client import Client
+from tracewise_client import Client, rich_details
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
@@ -109,14 +109,9 @@ def _burst(service: str, images: list[bytes], method: int, budget: float) -> Cou
 
 
 def _retry_after(details: bytes) -> float:
-    from google.rpc import error_details_pb2, status_pb2
-
-    for item in status_pb2.Status.FromString(details).details:
-        if item.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            item.Unpack(retry)
-            return retry.retry_delay.ToMilliseconds() / 1000
-    raise AssertionError("no RetryInfo")
+    retry = rich_details(details)[2]
+    assert retry is not None, "no RetryInfo"
+    return retry
 
 
 def _kill_replicas(deployment: str) -> int:

@@ -272,12 +272,12 @@ def _error(exc: grpc.RpcError) -> TracewiseError:
             rid = str(v)
         elif k == DETAILS_KEY:
             details = bytes(v)
-    reason, violations, retry_after = _rich(details)
+    reason, violations, retry_after = rich_details(details)
     message = exc.details() or ""
     return TracewiseError(code, message, rid, reason, violations, retry_after)
 
 
-def _rich(details: bytes) -> tuple[str, tuple[tuple[str, str], ...], float | None]:
+def rich_details(details: bytes) -> tuple[str, tuple[tuple[str, str], ...], float | None]:
     """ErrorInfo's reason, BadRequest's violations and RetryInfo's delay from a google.rpc.Status."""
     from google.protobuf.message import DecodeError
     from google.rpc import error_details_pb2, status_pb2
