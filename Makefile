@@ -32,8 +32,10 @@ lint: install node_modules/.bin/buf
 
 # Debian programs the tests and benchmarks use, installed where missing: potrace (the peer tracer),
 # promtool (package prometheus: the alerting rules), amtool (package prometheus-alertmanager: its
-# routes). A machine without apt or root still runs the suite: those tests skip and say why.
-SYSTEM_TOOLS = potrace:potrace promtool:prometheus amtool:prometheus-alertmanager
+# routes), chromium and chromedriver (the web page's browser tests). A machine without apt or root
+# still runs the suite: those tests skip and say why.
+SYSTEM_TOOLS = potrace:potrace promtool:prometheus amtool:prometheus-alertmanager \
+	chromium:chromium chromedriver:chromium-driver
 system-tools:
 	@for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$tool >/dev/null || (command -v apt-get >/dev/null && \

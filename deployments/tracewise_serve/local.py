@@ -35,6 +35,7 @@ def start(
     num_cpus: int | None = None,
     dashboard: bool = True,
     metrics_port: int | None = None,
+    http_port: int | None = None,
 ) -> dict[str, str]:
     """Start (or connect to) Ray and deploy; returns the addresses. Used by tests too."""
     from ray import serve
@@ -65,15 +66,17 @@ def start(
     grpc = dict(config.get("grpc_options", {}))
     if grpc_port is not None:
         grpc["port"] = grpc_port
+    http = dict(config.get("http_options") or {})
+    if http_port is not None:
+        http["port"] = http_port
     serve.start(
         grpc_options=gRPCOptions(**grpc),
-        http_options=config.get("http_options"),
+        http_options=http,
         proxy_location=config.get("proxy_location", "EveryNode"),
     )
     app = build_app(app_cfg.get("args"), overrides(app_cfg))
     serve.run(app, name=app_cfg["name"], route_prefix=app_cfg.get("route_prefix", "/"))
     dash = getattr(info, "dashboard_url", "")
-    http = config.get("http_options") or {}
     return {
         "grpc": f"127.0.0.1:{grpc['port']}",
         "http": f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}",
@@ -141,11 +144,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     ap.add_argument("--address", default=None, help="an existing Ray cluster (default: start a local one)")
     ap.add_argument("--port", type=int, default=None, help="gRPC port (default: from the config, 9000)")
+    ap.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="HTTP port: the web page and the HTTP API (default: from the config, 8000)",
+    )
     ap.add_argument("--num-cpus", type=int, default=None)
     ap.add_argument("--metrics-port", type=int, default=8080, help="Prometheus endpoint (default 8080)")
     a = ap.parse_args(argv)
-    addresses = start(load_config(a.config), a.address, a.port, a.num_cpus, metrics_port=a.metrics_port)
+    addresses = start(
+        load_config(a.config),
+        a.address,
+        a.port,
+        a.num_cpus,
+        metrics_port=a.metrics_port,
+        http_port=a.http_port,
+    )
     print(f"Tracewise gRPC on {addresses['grpc']} (tracewise.v1.VectorizeService, grpc.health.v1.Health)")
+    print(f"The web page and the HTTP API on {addresses['http']}/")
     print(f"Ray dashboard on {addresses['dashboard']}; Prometheus metrics on {addresses['metrics']}")
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         print(f"Traces to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']} (OTLP/gRPC)")

@@ -106,7 +106,12 @@ def stack(store_url):
             # an embedded Ray whose node times out during startup is started once more, with a warning
             config = local.load_config()
             addresses = local.start(
-                config, grpc_port=free_port(), num_cpus=2, dashboard=False, metrics_port=metrics_port
+                config,
+                grpc_port=free_port(),
+                num_cpus=2,
+                dashboard=False,
+                metrics_port=metrics_port,
+                http_port=free_port(),
             )
             with Client(addresses["grpc"], api_key=KEY, timeout=60) as c:
                 c.wait_ready(60)

@@ -4,6 +4,8 @@ gRPC (same answer for the same request), the bad-input corpus as HTTP statuses, 
 from __future__ import annotations
 
 import json
+import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -77,8 +79,31 @@ def test_keys_probes_info_and_the_openapi_document(stack):
     assert status == 200 and len(json.loads(body)["methods"]) == 4
     status, _, body = call(stack, "/v1/openapi.json", key=None)
     spec = json.loads(body)
-    assert set(spec["paths"]) == {"/v1/vectorize", "/v1/info", "/healthz", "/readyz", "/v1/openapi.json"}
+    assert set(spec["paths"]) == {
+        "/v1/vectorize", "/v1/vectorize/stream", "/v1/info", "/healthz", "/readyz", "/v1/openapi.json", "/",
+    }  # fmt: skip
     for path in spec["paths"]:  # every documented path is served
         assert call(stack, path, b"" if "post" in spec["paths"][path] else None)[0] != 404
     assert call(stack, "/nowhere")[0] == 404
     assert call(stack, "/v1/vectorize")[0] == 405  # GET
+
+
+def test_a_traceparent_header_joins_the_callers_trace(stack, wordmark_png):
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    headers = {"traceparent": f"00-{trace_id}-{parent}-01"}
+    status, hdrs, _ = call(
+        stack, "/v1/vectorize", wordmark_png, {"method": "mapping", "budget_seconds": "3"}, headers
+    )
+    assert status == 200
+    deadline = time.monotonic() + 20
+    while True:
+        spans = stack.traces.trace(trace_id)
+        names = {s.name for s in spans}
+        if "tracewise.method.mapping" in names or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert "tracewise.method.mapping" in names, f"the trace has only {sorted(names)}"
+    proxy = next(s for s in spans if s.name.startswith("proxy_http_request"))
+    assert proxy.parent_id == parent, "the HTTP proxy continues the caller's span"
+    ingress = next(s for s in spans if s.name.startswith("replica_handle_request Ingress"))
+    assert ingress.attributes["tracewise.request_id"] == hdrs["x-request-id"]
