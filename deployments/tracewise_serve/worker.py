@@ -26,6 +26,11 @@ class MethodWorker:
 
     def __init__(self, method: str) -> None:
         self.method = method
+        # One engine call at a time: its work holds the GIL, so two at once on one replica each ran
+        # at half speed. Calls beyond it wait here, in order, and start the moment the previous one
+        # ends; max_ongoing_requests above 1 lets Ray's router hand a busy replica its next call
+        # instead of probing and retrying with backoff until one frees (bench/serving.py).
+        self.engine_slot = asyncio.Semaphore(1)
         if method in ("mapping", "search", "regional"):
             from tracewise.methods.mapping import default_model
 
@@ -60,13 +65,14 @@ class MethodWorker:
         return dataclasses.replace(objective, budget_s=left)
 
     async def run(self, picture: Picture | Encoded, objective: Objective, deadline: float) -> dict:
-        objective = self._until(objective, deadline)
         cancel = threading.Event()
-        try:
-            return await asyncio.to_thread(self._guarded, picture, objective, cancel)
-        except asyncio.CancelledError:
-            cancel.set()  # the thread stops at its next evaluation boundary
-            raise
+        async with self.engine_slot:
+            objective = self._until(objective, deadline)  # the budget left after waiting its turn
+            try:
+                return await asyncio.to_thread(self._guarded, picture, objective, cancel)
+            except asyncio.CancelledError:
+                cancel.set()  # the thread stops at its next evaluation boundary
+                raise
 
     def _guarded(
         self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
@@ -77,6 +83,13 @@ class MethodWorker:
             return {"error": exc}  # pickled by class and fields (TracewiseError.__reduce__)
 
     async def run_stream(
+        self, picture: Picture | Encoded, objective: Objective, deadline: float
+    ) -> AsyncIterator[dict]:
+        async with self.engine_slot:
+            async for event in self._stream(picture, objective, deadline):
+                yield event
+
+    async def _stream(
         self, picture: Picture | Encoded, objective: Objective, deadline: float
     ) -> AsyncIterator[dict]:
         objective = self._until(objective, deadline)

@@ -72,6 +72,7 @@ def server():
         servers.append(s)
         return f"127.0.0.1:{port}"
 
+    start.servers = servers  # type: ignore[attr-defined]
     yield start
     for s in servers:
         s.stop(0)
@@ -196,3 +197,34 @@ def test_the_servers_retry_info_sets_the_pause_and_details_reach_the_caller(serv
     err = info.value
     assert err.reason == "INVALID_PARAMETER" and err.retry_after is None
     assert err.violations == (("options.max_colors", "options.max_colors=0 is invalid: expected 1..256"),)
+
+
+def test_several_addresses_spread_calls_and_survive_one_going_away(server):
+    a, b = Flaky(grpc.StatusCode.UNAVAILABLE, 0), Flaky(grpc.StatusCode.UNAVAILABLE, 0)
+    first, second = server(a), server(b)
+    with Client([first, second], timeout=10) as c:
+        for _ in range(20):
+            assert c.vectorize(b"png").svg == "<svg/>"
+        assert a.calls > 0 and b.calls > 0, "round robin over both proxies"
+    one_string = f"{first}, {second}"  # the CLI's form: commas
+    with Client(one_string, timeout=10) as c:
+        assert c.vectorize(b"png").svg == "<svg/>"
+        server.servers[0].stop(None)  # a node (its proxy) goes away
+        before = b.calls
+        for _ in range(10):
+            assert c.vectorize(b"png").svg == "<svg/>"  # retried onto the other, never an error
+        assert b.calls - before >= 10
+
+
+def test_addresses_are_checked():
+    from tracewise_client.client import channel_target
+
+    assert channel_target("127.0.0.1:9000") == ("127.0.0.1:9000", [])
+    target, options = channel_target(["127.0.0.1:9000", "localhost:9001"])
+    assert (
+        target == "ipv4:127.0.0.1:9000,127.0.0.1:9001" and ("grpc.lb_policy_name", "round_robin") in options
+    )
+    assert channel_target("[::1]:1,[::1]:2")[0] == "ipv6:[::1]:1,[::1]:2"
+    for bad in ("", "127.0.0.1:1,nohost", "127.0.0.1:1,[::1]:2"):
+        with pytest.raises(ValueError):
+            channel_target(bad)

@@ -10,6 +10,9 @@
   under 0.1 s with retries configured).
 - Auth: ``api_key`` is sent as ``authorization: Bearer <key>``.
 - TLS: ``secure=True`` (optionally with ``root_certificates``) for a TLS-terminating ingress.
+- Several proxies: ``target`` may list several ``host:port`` (a list, or commas): one channel
+  spreads calls over them and leaves out one that goes away (``channel_target``); with retries,
+  a node lost mid-call costs the caller a retry, not an error.
 - Tracing: each call runs in a CLIENT span (OpenTelemetry API; a no-op unless the application
   installed an SDK) and sends W3C ``traceparent`` in the metadata, so the service's spans (proxy,
   router, method, evaluations) join the caller's trace.
@@ -18,9 +21,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
+import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +227,39 @@ def _channel_options() -> list[tuple[str, Any]]:
     ]
 
 
+def channel_target(target: str | Sequence[str]) -> tuple[str, list[tuple[str, Any]]]:
+    """The gRPC target and extra channel options for one address or several.
+
+    Several addresses (a list, or one string with commas: the proxies of several Ray nodes)
+    become one channel over all of them with gRPC's ``round_robin`` policy: calls are spread over
+    the proxies that answer, a proxy that goes away leaves the rotation (its calls fail UNAVAILABLE
+    and the retry goes to another), and it rejoins when it answers again. Names are resolved once,
+    here, to their addresses.
+    """
+    addresses = [a.strip() for a in (target.split(",") if isinstance(target, str) else target) if a.strip()]
+    if not addresses:
+        raise ValueError("no address to connect to")
+    if len(addresses) == 1:
+        return addresses[0], []
+    ips: list[str] = []
+    families = set()
+    for address in addresses:
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"{address!r}: several addresses must each be host:port")
+        host = host.strip("[]")
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = ipaddress.ip_address(socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][4][0])
+        families.add(ip.version)
+        ips.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+    if len(families) > 1:
+        raise ValueError(f"{addresses}: IPv4 and IPv6 addresses cannot share one channel")
+    scheme = "ipv6" if families == {6} else "ipv4"
+    return f"{scheme}:{','.join(ips)}", [("grpc.lb_policy_name", "round_robin")]
+
+
 _tracer = trace.get_tracer("tracewise_client")
 SERVICE = "tracewise.v1.VectorizeService"
 
@@ -316,7 +354,7 @@ class _Channel:
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         api_key: str | None = None,
         secure: bool = False,
         root_certificates: bytes | None = None,
@@ -324,7 +362,8 @@ class _Channel:
         retry: RetryPolicy | None = None,
     ) -> None:
         creds = _credentials(secure, root_certificates)
-        opts = _channel_options()
+        target, extra = channel_target(target)
+        opts = _channel_options() + extra
         g = self._grpc
         self.channel = g.secure_channel(target, creds, opts) if creds else g.insecure_channel(target, opts)
         self.stub = pb_grpc.VectorizeServiceStub(self.channel)

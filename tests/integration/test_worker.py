@@ -1,0 +1,39 @@
+"""A method replica's class without Ray: one engine call at a time, the rest wait in order."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from tracewise.objective import Objective
+from tracewise_serve.worker import MethodWorker
+
+
+def test_calls_on_one_replica_run_one_at_a_time_in_order(monkeypatch):
+    worker = MethodWorker.func_or_class("default")
+    running, order, lock = [], [], threading.Lock()
+    overlap = []
+
+    def guarded(picture, objective, cancel, progress=None):
+        with lock:
+            running.append(picture)
+            overlap.append(len(running))
+        time.sleep(0.05)
+        with lock:
+            running.remove(picture)
+            order.append(picture)
+        return {"budget": objective.budget_s}
+
+    monkeypatch.setattr(worker, "_guarded", guarded)
+
+    async def main():
+        deadline = time.time() + 10
+        calls = [asyncio.create_task(worker.run(i, Objective(), deadline)) for i in range(4)]
+        return await asyncio.gather(*calls)
+
+    answers = asyncio.run(main())
+    assert max(overlap) == 1 and order == [0, 1, 2, 3]
+    # each call's budget is what is left after waiting its turn
+    budgets = [a["budget"] for a in answers]
+    assert budgets == sorted(budgets, reverse=True) and budgets[0] - budgets[-1] > 0.1
