@@ -9,6 +9,17 @@ Starts the real service (cache off) and sends an open-loop load of ``--rate`` re
 - at 45%, the ingress (router) replica is killed;
 - at 70%, the whole app is redeployed with a new revision (every replica replaced, rolling).
 Reports the success rate (target >= 99%) and lost requests (must be 0), overall and around each fault.
+
+    python bench/faults.py --node-loss [--rate 4] [--seconds 120]
+
+Node loss on a real 3-node Ray cluster on this box (tests/support/cluster.py: a head with the
+ingress, two worker nodes with the method replicas, a Serve proxy on each), deployed with
+``tracewise serve --address``; the SDK sends to every node's proxy (one channel over all). At 25%
+of the run a whole worker node is killed (SIGKILL to its process group: raylet, agents, replicas
+and its proxy), at 65% it is started again. Reports success and lost requests around each event,
+the health check and the running replicas every second, which nodes answered, and how long the
+service took to be back at full capacity (every deployment's running replicas back to their
+count before the loss).
 """
 
 from __future__ import annotations
@@ -54,11 +65,17 @@ def redeploy(revision: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rate", type=float, default=8.0, help="requests/s (about half the measured capacity)")
-    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--rate", type=float, default=None, help="requests/s (default 8; 4 with --node-loss)")
+    ap.add_argument("--seconds", type=float, default=None, help="default 60; 120 with --node-loss")
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument("--node-loss", action="store_true", help="lose a worker node of a 3-node cluster")
     a = ap.parse_args(argv)
+    if a.node_loss:
+        from node_loss import run
+
+        return run(a.rate or 4.0, a.seconds or 120.0, a.timeout, a.markdown)
+    a.rate, a.seconds = a.rate or 8.0, a.seconds or 60.0
     images = [lg.png.read_bytes() for lg in logos()]
 
     target = start_service()

@@ -42,6 +42,7 @@ class Outcome:
     started: float  # monotonic, relative to the run's start
     fallback: bool = False
     detail: str = ""
+    node: str = ""  # the Ray node whose replica answered (the report's node_id)
 
 
 def machine() -> str:
@@ -63,7 +64,7 @@ class Failed(Exception):
         self.detail = detail[:300]
 
 
-Send = Callable[[bytes], Awaitable[bool]]  # one request; True when the service fell back
+Send = Callable[[bytes], Awaitable[tuple[bool, str]]]  # one request: (fell back?, node id)
 
 
 def _code(code: str, detail: str) -> str:
@@ -75,14 +76,14 @@ def _code(code: str, detail: str) -> str:
 def raw_sender(stub: pb_grpc.VectorizeServiceStub, method: str, timeout: float, api_key: str | None) -> Send:
     """Plain grpc.aio, no retries: the service's own answers."""
 
-    async def send(image: bytes) -> bool:
+    async def send(image: bytes) -> tuple[bool, str]:
         try:
             resp = await stub.Vectorize(
                 build_request(image, method=method), timeout=timeout, metadata=_metadata(api_key, timeout)
             )
         except grpc.aio.AioRpcError as exc:
             raise Failed(_code(exc.code().name, exc.details() or ""), exc.details() or "") from None
-        return bool(resp.report.fallbacks)
+        return bool(resp.report.fallbacks), resp.report.node_id
 
     return send
 
@@ -91,12 +92,12 @@ def sdk_sender(client: Any, method: str, timeout: float) -> Send:
     """Through ``AsyncClient.vectorize``: what a user gets, retries included."""
     from tracewise_client import TracewiseError
 
-    async def send(image: bytes) -> bool:
+    async def send(image: bytes) -> tuple[bool, str]:
         try:
             r = await client.vectorize(image, method=method, timeout=timeout)
         except TracewiseError as exc:
             raise Failed(_code(exc.code, exc.message), exc.message) from None
-        return bool(r.fallbacks)
+        return bool(r.fallbacks), r.node_id
 
     return send
 
@@ -104,8 +105,8 @@ def sdk_sender(client: Any, method: str, timeout: float) -> Send:
 async def one(send: Send, image: bytes, t0: float) -> Outcome:
     start = time.monotonic()
     try:
-        fallback = await send(image)
-        return Outcome("OK", time.monotonic() - start, start - t0, fallback)
+        fallback, node = await send(image)
+        return Outcome("OK", time.monotonic() - start, start - t0, fallback, node=node)
     except Failed as exc:
         return Outcome(exc.code, time.monotonic() - start, start - t0, detail=exc.detail)
 

@@ -102,6 +102,7 @@ def response_to_pb(served: Served) -> pb.VectorizeResponse:
     if result.get("unconstrained_ssim") is not None:
         report.unconstrained_ssim = result["unconstrained_ssim"]
     report.notes.extend(result.get("notes") or [])
+    report.node_id = result.get("node_id", "")
     report.logo_type = served.logo_type or ""
     report.degraded = served.degraded
     return pb.VectorizeResponse(svg=served.svg, report=report)

@@ -28,6 +28,15 @@ def overrides(app_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app_cfg.get("deployments", [])}
 
 
+FORWARDED = ("TRACEWISE_", "OTEL_", "RAY_SERVE_TRACING_")
+
+
+def forwarded_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings of this command's environment a cluster's replicas need."""
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items() if k.startswith(FORWARDED)}
+
+
 def start(
     config: dict[str, Any],
     address: str | None = None,
@@ -49,11 +58,19 @@ def start(
     os.environ.update(env)  # the embedded Ray's workers inherit them
     # Tracing must be in the environment before ray.init(): the gRPC proxy reads it at start.
     os.environ.update(tracing_env())
+    if address:
+        # A cluster's processes have their nodes' environment, not this command's: what this
+        # command was given (keys, the results store, the cache, tracing) travels in the job's
+        # runtime_env to every replica. (Serve's proxies start outside the job: tracing for them
+        # is set on the nodes, as the k8s manifests do.)
+        env.update(forwarded_env())
     # The proxy's own message limit (Ray's default is 2 GiB): oversized requests get
     # RESOURCE_EXHAUSTED at the door instead of travelling to the ingress first.
     os.environ.setdefault("RAY_SERVE_GRPC_MAX_MESSAGE_SIZE", str(PROXY_MAX_MESSAGE_BYTES))
     info = _init_ray(
-        address=address,
+        # "local": always a new Ray of our own, never one that a `ray start` on this machine left
+        # behind (a bare ray.init() joins that one: /tmp/ray/ray_current_cluster)
+        address=address or EMBEDDED,
         num_cpus=None if address else num_cpus,
         include_dashboard=dashboard if not address else None,
         dashboard_host="127.0.0.1",
@@ -88,6 +105,7 @@ def start(
 # What Ray says when its own node misses its fixed 30 s registration window: seen on a loaded
 # 2-core machine at the start of the e2e suite. An embedded Ray is started once more.
 RAY_START_TIMEOUT = "timed out during startup"
+EMBEDDED = "local"  # ray.init's address for a new local Ray
 
 
 def _init_ray(**kwargs: Any) -> Any:
@@ -99,7 +117,7 @@ def _init_ray(**kwargs: Any) -> Any:
         try:
             return ray.init(**kwargs)
         except Exception as exc:
-            if kwargs.get("address") or RAY_START_TIMEOUT not in str(exc):
+            if kwargs.get("address") not in (None, EMBEDDED) or RAY_START_TIMEOUT not in str(exc):
                 raise
             # The half-started node's processes (GCS, raylet, ...) outlive the failed init: stop them.
             node = _abandoned_node(exc)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
+import ray
 from ray import serve
 
 from tracewise import engine
@@ -26,6 +27,7 @@ class MethodWorker:
 
     def __init__(self, method: str) -> None:
         self.method = method
+        self.node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
         # One engine call at a time: its work holds the GIL, so two at once on one replica each ran
         # at half speed. Calls beyond it wait here, in order, and start the moment the previous one
         # ends; max_ongoing_requests above 1 lets Ray's router hand a busy replica its next call
@@ -56,6 +58,7 @@ class MethodWorker:
         result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
         out = result.to_dict()
         out["svg"] = result.svg
+        out["node_id"] = self.node_id
         return out
 
     @staticmethod

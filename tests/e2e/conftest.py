@@ -23,8 +23,15 @@ INGRESS_REPLICAS = next(d["num_replicas"] for d in _DEPLOYMENTS if d["name"] == 
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that kill parts of the shared service run last (they wait for its recovery too)."""
-    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+    """The cluster tests run first, on their own cluster, before the shared service starts; tests
+    that kill parts of the shared service run last (they wait for its recovery too)."""
+
+    def order(item) -> int:
+        if item.get_closest_marker("cluster") is not None:
+            return 0
+        return 2 if item.get_closest_marker("disruptive") is not None else 1
+
+    items.sort(key=order)
 
 
 def free_port() -> int:

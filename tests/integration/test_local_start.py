@@ -81,3 +81,14 @@ def test_other_failures_and_joining_a_cluster_are_not_retried(fake, address, err
     with pytest.raises(type(error)):
         local._init_ray(address=address)
     assert f.calls == 1 and f.shutdowns == 0
+
+
+def test_a_cluster_deploy_forwards_the_commands_settings():
+    from tracewise_serve.local import forwarded_env
+
+    env = {"TRACEWISE_API_KEYS": "k", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317", "HOME": "/root",
+           "RAY_SERVE_TRACING_SAMPLING_RATIO": "0.5", "PATH": "/bin"}  # fmt: skip
+    assert forwarded_env(env) == {
+        "TRACEWISE_API_KEYS": "k", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317",
+        "RAY_SERVE_TRACING_SAMPLING_RATIO": "0.5",
+    }  # fmt: skip

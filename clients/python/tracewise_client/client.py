@@ -128,6 +128,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     regions: list[dict[str, Any]] = field(default_factory=list)
+    node_id: str = ""  # the Ray node whose method replica made the SVG
 
     @classmethod
     def from_proto(cls, msg: pb.VectorizeResponse) -> Result:
@@ -162,6 +163,7 @@ class Result:
                 {"x": g.x, "y": g.y, "width": g.width, "height": g.height, "params": _params(g.params)}
                 for g in r.regions
             ],
+            node_id=r.node_id,
         )
 
 

@@ -122,7 +122,7 @@ class Fallback(_message.Message):
     def __init__(self, from_method: _Optional[_Union[Method, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("method_requested", "method_used", "params", "regions", "ssim", "alpha_ssim", "svg_bytes", "paths", "seconds", "evaluations", "cap_bytes", "cut_short", "fallbacks", "request_id", "confidence", "logo_type", "degraded", "cached", "defaults_ssim", "defaults_svg_bytes", "unconstrained_ssim", "notes")
+    __slots__ = ("method_requested", "method_used", "params", "regions", "ssim", "alpha_ssim", "svg_bytes", "paths", "seconds", "evaluations", "cap_bytes", "cut_short", "fallbacks", "request_id", "confidence", "logo_type", "degraded", "cached", "defaults_ssim", "defaults_svg_bytes", "unconstrained_ssim", "notes", "node_id")
     METHOD_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     METHOD_USED_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +145,7 @@ class Report(_message.Message):
     DEFAULTS_SVG_BYTES_FIELD_NUMBER: _ClassVar[int]
     UNCONSTRAINED_SSIM_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     method_requested: Method
     method_used: Method
     params: Params
@@ -167,7 +168,8 @@ class Report(_message.Message):
     defaults_svg_bytes: int
     unconstrained_ssim: float
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, method_requested: _Optional[_Union[Method, str]] = ..., method_used: _Optional[_Union[Method, str]] = ..., params: _Optional[_Union[Params, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., ssim: _Optional[float] = ..., alpha_ssim: _Optional[float] = ..., svg_bytes: _Optional[int] = ..., paths: _Optional[int] = ..., seconds: _Optional[float] = ..., evaluations: _Optional[int] = ..., cap_bytes: _Optional[int] = ..., cut_short: _Optional[bool] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., request_id: _Optional[str] = ..., confidence: _Optional[float] = ..., logo_type: _Optional[str] = ..., degraded: _Optional[bool] = ..., cached: _Optional[bool] = ..., defaults_ssim: _Optional[float] = ..., defaults_svg_bytes: _Optional[int] = ..., unconstrained_ssim: _Optional[float] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    node_id: str
+    def __init__(self, method_requested: _Optional[_Union[Method, str]] = ..., method_used: _Optional[_Union[Method, str]] = ..., params: _Optional[_Union[Params, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., ssim: _Optional[float] = ..., alpha_ssim: _Optional[float] = ..., svg_bytes: _Optional[int] = ..., paths: _Optional[int] = ..., seconds: _Optional[float] = ..., evaluations: _Optional[int] = ..., cap_bytes: _Optional[int] = ..., cut_short: _Optional[bool] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., request_id: _Optional[str] = ..., confidence: _Optional[float] = ..., logo_type: _Optional[str] = ..., degraded: _Optional[bool] = ..., cached: _Optional[bool] = ..., defaults_ssim: _Optional[float] = ..., defaults_svg_bytes: _Optional[int] = ..., unconstrained_ssim: _Optional[float] = ..., notes: _Optional[_Iterable[str]] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class VectorizeStreamRequest(_message.Message):
     __slots__ = ("image", "options")
