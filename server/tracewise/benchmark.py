@@ -89,7 +89,7 @@ def _fold_models(table_path: Path, tmp: Path) -> tuple[dict[int, mapping.Mapping
     return models, fixed
 
 
-def picture_of(logo: Logo, size: int | None):
+def picture_of(logo: Logo, size: int | None) -> Picture:
     return logo.picture() if size is None else from_array(render_svg_file(logo.svg, size))
 
 

@@ -17,6 +17,8 @@ becomes ``INTERNAL`` with a request id there.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def _rebuild(cls: type[TracewiseError], state: dict[str, object]) -> TracewiseError:
     exc = cls.__new__(cls)
@@ -43,7 +45,8 @@ class TracewiseError(Exception):
     def reason(self) -> str:
         return reason_of(type(self))
 
-    def __reduce__(self):  # by class and fields: errors cross process boundaries (Ray) intact
+    # by class and fields: errors cross process boundaries (Ray) intact
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return _rebuild, (type(self), dict(self.__dict__))
 
 

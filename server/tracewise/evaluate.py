@@ -90,7 +90,7 @@ class Evaluator:
         reference: Reference,
         workers: cf.ProcessPoolExecutor | None,
         clock: Callable[[], float] | None = None,
-    ):
+    ) -> None:
         """``clock``: what an in-process ``map`` measures its timeout on (the job's; wall time
         unless given). The pool's timeout is always wall time."""
         self.prepared = prepared

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def request_features(
 REQUEST_FEATURE_NAMES = ("log2_budget_s", "log2_max_svg_bytes", "target_ssim", "style", "log2_colours")
 
 
-def _session(path: Path):
+def _session(path: Path) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

@@ -98,11 +98,11 @@ def load_runs(path: Path = RUNS, regional: Path = REGIONAL) -> list[dict]:
     return rows
 
 
-def _number(v) -> float | None:
+def _number(v: str | float | None) -> float | None:
     return float(v) if v not in (None, "") else None
 
 
-def _result(ssim, score, nbytes, cost) -> dict:
+def _result(ssim: float, score: float, nbytes: int, cost: float) -> dict:
     return {"ssim": float(ssim), "score": float(score), "bytes": int(nbytes), "cost": float(cost)}
 
 
@@ -309,7 +309,9 @@ def _costliest(e: dict, stage: int) -> str:
     return list(e["one" if stage == 1 else "two"])[-1]
 
 
-def fit(x: np.ndarray, y: np.ndarray, min_samples_leaf: int = 2, max_depth: int | None = None):
+def fit(
+    x: np.ndarray, y: np.ndarray, min_samples_leaf: int = 2, max_depth: int | None = None
+) -> RandomForestClassifier:
     model = RandomForestClassifier(
         n_estimators=100, min_samples_leaf=min_samples_leaf, max_depth=max_depth, random_state=SEED, n_jobs=1
     )
@@ -367,7 +369,9 @@ def breakdown(exs: list[dict], picks: list[str], stage: int, key: str) -> dict[s
     }
 
 
-def decide_all(model, x: np.ndarray, exs: list[dict], thresholds: dict[str, float], stage: int) -> list[str]:
+def decide_all(
+    model: Any, x: np.ndarray, exs: list[dict], thresholds: dict[str, float], stage: int
+) -> list[str]:
     """The served rule on each example: the cheapest arm whose cumulative odds reach the
     threshold of the example's budget."""
     proba = model.predict_proba(x)

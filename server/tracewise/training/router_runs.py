@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import augmentations, logos
+from ..decode import Picture
 from ..evaluate import Evaluator
 from ..features import features
 from ..methods import mapping
@@ -154,7 +155,7 @@ def plan(chosen: list, seed: int = 0) -> list[tuple[str, str, str]]:
     return first + extra
 
 
-def objective_for(scenario: str, picture) -> Objective:
+def objective_for(scenario: str, picture: Picture) -> Objective:
     """The request a scenario stands for; a cap is a fraction of the style's default cap."""
     fraction, target, style, colours = SCENARIOS[scenario]
     cap = None
