@@ -32,7 +32,7 @@ LOGGER = "tracewise.access"
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("tracewise_request_id", default=None)
 
 
-class _Stderr(logging.StreamHandler):
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
     """Whatever ``sys.stderr`` is when a line is written (Ray and test runners replace it)."""
 
     @property

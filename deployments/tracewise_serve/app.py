@@ -49,24 +49,25 @@ STATUS_CARRIER = pb.VectorizeStreamResponse()
 class ServeMethods:
     """The method deployments behind Ray handles, as the data plane calls them."""
 
-    def __init__(self, handles: dict[str, DeploymentHandle]) -> None:
+    def __init__(self, handles: dict[str, DeploymentHandle[Any]]) -> None:
         self.handles = handles
 
     async def run(
         self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
-    ) -> dict:
+    ) -> dict[str, Any]:
         response = self.handles[method].run.remote(picture, objective, deadline)
         try:
-            return await response
+            answer: dict[str, Any] = await response
+            return answer
         except BackPressureError as exc:
             raise Backpressure(str(exc)) from exc
         except asyncio.CancelledError:
-            response.cancel()  # the caller gave up: stop the replica's work too, not only the wait
+            response.cancel()  # type: ignore[no-untyped-call]  # the caller gave up: stop the replica's work too, not only the wait
             raise
 
     async def stream(
         self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
-    ) -> AsyncIterator[dict]:
+    ) -> AsyncIterator[dict[str, Any]]:
         gen: Any = self.handles[method].options(stream=True).run_stream.remote(picture, objective, deadline)
         try:
             async for event in gen:
@@ -97,7 +98,7 @@ class Ingress:
 
     def __init__(
         self,
-        workers: dict[str, DeploymentHandle],
+        workers: dict[str, DeploymentHandle[Any]],
         max_pixels: int = DEFAULT_MAX_PIXELS,
         inflight_limits: dict[str, int] | None = None,
     ) -> None:
@@ -122,7 +123,7 @@ class Ingress:
             ctx.set_code(code)
             ctx.set_details(message)
             ctx.set_trailing_metadata([("request_id", rid), (DETAILS_KEY, details)])
-        return code.name
+        return str(code.name)
 
     @staticmethod
     def _start() -> tuple[str, float]:

@@ -34,7 +34,7 @@ class UnknownEnum(ValueError):
 def method_from_pb(value: int) -> str:
     if value not in PB_TO_METHOD:
         raise UnknownEnum("options.method", value)
-    return PB_TO_METHOD[value]
+    return str(PB_TO_METHOD[value])
 
 
 def objective_from_pb(opts: pb.Options) -> Objective:

@@ -49,11 +49,11 @@ class Methods(Protocol):
 
     async def run(
         self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
-    ) -> dict: ...
+    ) -> dict[str, Any]: ...
 
     def stream(
         self, method: str, picture: Picture | Encoded, objective: Objective, deadline: float
-    ) -> AsyncIterator[dict]: ...
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,9 @@ class DataPlane:
             raise result["error"]  # a typed engine error, as the replica raised it
         return result
 
-    async def explore_call(self, method: str, picture: Picture, objective: Objective, seconds: float) -> dict:
+    async def explore_call(
+        self, method: str, picture: Picture, objective: Objective, seconds: float
+    ) -> dict[str, Any]:
         return await self.call(method, picture, objective, seconds, exploring=True)
 
     async def with_fallbacks(

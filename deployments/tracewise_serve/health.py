@@ -25,8 +25,8 @@ from tracewise.methods import CHEAPER, METHODS
 
 SERVICE_NAME = "tracewise.v1.VectorizeService"
 REFRESH_S = 1.0
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVING: int = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 # deployment name -> number of RUNNING replicas
@@ -56,7 +56,7 @@ class Health:
         self._at = -1e9
         self.draining = False
         self._changed = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.error: str | None = None
 
     # --- the view ----------------------------------------------------------------------

@@ -111,7 +111,8 @@ def parse_options(query: dict[str, Any], form: dict[str, Any] | None = None) -> 
         raise BadQuery(both[0], form[both[0]], "one place only: the query or the form's options part")
     raw = {**query, **form}
     try:
-        return json_format.ParseDict(raw, pb.Options())
+        options: pb.Options = json_format.ParseDict(raw, pb.Options())
+        return options
     except json_format.ParseError as exc:
         field = next((n for n in raw if n in str(exc)), "options")
         raise BadQuery(field, raw.get(field), f"a value of the field's type ({exc})") from None

@@ -21,7 +21,8 @@ PROXY_MAX_MESSAGE_BYTES = 24 * 1024 * 1024  # the ingress's 20 MiB image limit p
 
 
 def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    return config
 
 
 def overrides(app_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -151,7 +152,7 @@ def stop(embedded: bool = True) -> None:
     from ray import serve
 
     try:
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]  # Ray's API
     finally:
         if embedded:
             ray.shutdown()

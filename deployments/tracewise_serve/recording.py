@@ -51,8 +51,8 @@ class Recorder:
         self.admission = admission
         self.methods = methods
         self.explore_rate = float(os.environ.get(EXPLORE_ENV, DEFAULT_EXPLORE)) if store else 0.0
-        self._recording: set[asyncio.Task] = set()
-        self._exploring: set[asyncio.Task] = set()
+        self._recording: set[asyncio.Task[None]] = set()
+        self._exploring: set[asyncio.Task[None]] = set()
 
     # --- the store ---------------------------------------------------------------------
     def row(

@@ -13,12 +13,13 @@ make their spans join the client's trace. ``span_processors`` is what Ray import
 from __future__ import annotations
 
 import os
+from typing import Any
 
 EXPORTER_PATH = "tracewise_serve.tracing:span_processors"
 DEFAULT_SAMPLING = "1.0"
 
 
-def span_processors() -> list:
+def span_processors() -> list[Any]:
     """The span processors Ray Serve installs in each of its processes (no arguments: Ray's rule)."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor

@@ -51,7 +51,7 @@ class MethodWorker:
 
     def _run(
         self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         if isinstance(picture, Encoded):  # the ingress checked the header; the pixels are decoded here
             picture = decode(picture, max(DEFAULT_MAX_PIXELS, picture.width * picture.height))
         # every result carries VTracer's defaults on the same image: the floor it was checked against
@@ -67,7 +67,7 @@ class MethodWorker:
         left = max(0.01, deadline - time.time())
         return dataclasses.replace(objective, budget_s=left)
 
-    async def run(self, picture: Picture | Encoded, objective: Objective, deadline: float) -> dict:
+    async def run(self, picture: Picture | Encoded, objective: Objective, deadline: float) -> dict[str, Any]:
         cancel = threading.Event()
         async with self.engine_slot:
             objective = self._until(objective, deadline)  # the budget left after waiting its turn
@@ -79,7 +79,7 @@ class MethodWorker:
 
     def _guarded(
         self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         try:
             return self._run(picture, objective, cancel, progress)
         except TracewiseError as exc:  # returned, not raised: no traceback logged for a bad input
@@ -87,17 +87,17 @@ class MethodWorker:
 
     async def run_stream(
         self, picture: Picture | Encoded, objective: Objective, deadline: float
-    ) -> AsyncIterator[dict]:
+    ) -> AsyncIterator[dict[str, Any]]:
         async with self.engine_slot:
             async for event in self._stream(picture, objective, deadline):
                 yield event
 
     async def _stream(
         self, picture: Picture | Encoded, objective: Objective, deadline: float
-    ) -> AsyncIterator[dict]:
+    ) -> AsyncIterator[dict[str, Any]]:
         objective = self._until(objective, deadline)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         cancel = threading.Event()
 
         def progress(stage: str, score: float, fraction: float) -> None:

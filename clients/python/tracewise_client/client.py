@@ -368,7 +368,7 @@ class _Channel:
         opts = _channel_options() + extra
         g = self._grpc
         self.channel = g.secure_channel(target, creds, opts) if creds else g.insecure_channel(target, opts)
-        self.stub = pb_grpc.VectorizeServiceStub(self.channel)
+        self.stub = pb_grpc.VectorizeServiceStub(self.channel)  # type: ignore[no-untyped-call]  # generated
         self.api_key = api_key
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -497,7 +497,8 @@ class Client(_Channel):
         }
 
     def service_info(self, *, timeout: float | None = None) -> pb.GetServiceInfoResponse:
-        return self._call("GetServiceInfo", pb.GetServiceInfoRequest(), timeout)
+        info: pb.GetServiceInfoResponse = self._call("GetServiceInfo", pb.GetServiceInfoRequest(), timeout)
+        return info
 
     def health(self, service: str = "", timeout: float = 5.0) -> str:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -507,7 +508,7 @@ class Client(_Channel):
             resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
             raise _error(exc) from None
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         end = time.monotonic() + timeout
