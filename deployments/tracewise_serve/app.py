@@ -23,7 +23,6 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture
-from tracewise.errors import InvalidParameter
 from tracewise.methods import DEFAULT_BUDGET_S, METHODS
 from tracewise.objective import Objective
 from tracewise.store import open_store
@@ -37,7 +36,6 @@ from .metrics import Metrics
 from .status import DETAILS_KEY, to_status
 from .worker import MethodWorker
 
-TIMEOUT_KEY = "x-tracewise-timeout"
 VERSION = "0.1.0"
 # Ray's gRPC proxy copies a streaming handler's context (status, details, trailers) onto the call
 # only with a yielded message: a stream that ends on an error without one reaches the client as OK
@@ -83,15 +81,6 @@ def _metadata(ctx: Any) -> dict[str, str]:
         return {}
 
 
-def _timeout(md: dict[str, str]) -> float | None:
-    if TIMEOUT_KEY not in md:
-        return None
-    try:
-        return float(md[TIMEOUT_KEY])
-    except ValueError:
-        raise InvalidParameter(TIMEOUT_KEY, md[TIMEOUT_KEY], "seconds") from None
-
-
 @serve.deployment
 class Ingress:
     """The gRPC ingress: one method per RPC, plus ``grpc.health.v1.Health``."""
@@ -114,7 +103,7 @@ class Ingress:
         self.keys.check(md)
         requested = convert.method_from_pb(request.options.method)
         objective = convert.objective_from_pb(request.options)
-        return Request(rid, request.image, objective, requested, _timeout(md), started)
+        return Request(rid, request.image, objective, requested, convert.timeout_from(md), started)
 
     def _fail(self, ctx: Any, exc: BaseException, rid: str) -> str:
         """Set the status for ``exc`` with its rich details; returns the status name (metrics)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracewise.errors import InvalidParameter
 from tracewise.methods import METHODS
 from tracewise.objective import Objective
 from tracewise.params import Params
+from tracewise_client.client import TIMEOUT_KEY
 from tracewise_client.v1 import vectorize_pb2 as pb
 
 from .served import Served
@@ -106,3 +108,14 @@ def response_to_pb(served: Served) -> pb.VectorizeResponse:
     report.logo_type = served.logo_type or ""
     report.degraded = served.degraded
     return pb.VectorizeResponse(svg=served.svg, report=report)
+
+
+def timeout_from(metadata: dict[str, str]) -> float | None:
+    """The client's deadline in seconds (``x-tracewise-timeout``: gRPC metadata or an HTTP header;
+    Ray's proxies pass neither protocol's own deadline on), or None."""
+    if TIMEOUT_KEY not in metadata:
+        return None
+    try:
+        return float(metadata[TIMEOUT_KEY])
+    except ValueError:
+        raise InvalidParameter(TIMEOUT_KEY, metadata[TIMEOUT_KEY], "seconds") from None

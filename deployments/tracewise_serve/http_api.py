@@ -222,13 +222,12 @@ class Call:
         else:
             image = await self.request.body()
         options = parse_options(query, form)
-        timeout = float(self.md["x-tracewise-timeout"]) if "x-tracewise-timeout" in self.md else None
         return Request(
             self.rid,
             image,
             convert.objective_from_pb(options),
             convert.method_from_pb(options.method),
-            timeout,
+            convert.timeout_from(self.md),
             self.started,
         )
 

@@ -100,6 +100,8 @@ def test_what_fails_before_the_stream_begins_is_an_http_status(base):
     assert r.status_code == 400 and r.json()["reason"] == "INVALID_IMAGE"
     r = requests.post(f"{base}/v1/vectorize/stream", data=b"x", params={"budget_seconds": "-1"})
     assert r.status_code == 400 and r.json()["field_violations"]
+    r = requests.post(f"{base}/v1/vectorize", data=b"x", headers={"x-tracewise-timeout": "soon"})
+    assert r.status_code == 400 and r.json()["field_violations"][0]["field"] == "x-tracewise-timeout"
 
 
 def test_keys_hold_for_the_api_but_not_the_page(monkeypatch, png):
