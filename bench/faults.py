@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadgen import emit, machine, open_loop, start_service, stop_service, summary
+from loadgen import emit, machine, open_loop, start_service, stop_service, summary, window_row
 
 from tracewise.dataset import logos
 
@@ -119,13 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
 
     def window(label: str, lo: float, hi: float) -> None:
-        sel = [o for o in outcomes if lo <= o.started < hi]
-        w = summary(sel, max(hi - lo, 1e-9))
-        other = {k: v for k, v in w["codes"].items() if k != "OK"}
-        lines.append(
-            f"| {label} | {w['requests']} | {100 * w['ok_rate']:.2f}% | {w['lost']} | {w['fallbacks']} "
-            f"| {other or '-'} |"
-        )
+        lines.append(window_row(outcomes, label, lo, hi)[0])
 
     window("whole run", 0.0, 1e9)
     for at, label, _ in done:

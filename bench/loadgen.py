@@ -233,3 +233,16 @@ def summary(outcomes: list[Outcome], wall: float) -> dict:
         "codes": dict(codes),
         "examples": {o.code: o.detail for o in outcomes if o.code != "OK"},
     }
+
+
+def window_row(outcomes: list[Outcome], label: str, lo: float, hi: float) -> tuple[str, list[Outcome]]:
+    """One fault-benchmark table row for the requests sent in [lo, hi): label, requests, success,
+    lost, fallbacks, other statuses (a caller may add cells); and those requests."""
+    sel = [o for o in outcomes if lo <= o.started < hi]
+    w = summary(sel, max(hi - lo, 1e-9))
+    other = {k: v for k, v in w["codes"].items() if k != "OK"}
+    row = (
+        f"| {label} | {w['requests']} | {100 * w['ok_rate']:.2f}% | {w['lost']} | {w['fallbacks']} "
+        f"| {other or '-'} |"
+    )
+    return row, sel

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from loadgen import emit, machine, open_loop, summary
+from loadgen import emit, machine, open_loop, summary, window_row
 
 from tracewise.dataset import logos
 
@@ -121,15 +121,10 @@ def run(rate: float, seconds: float, timeout: float, markdown: Path | None) -> i
     ]
 
     def window(label: str, lo: float, hi: float) -> None:
-        sel = [o for o in outcomes if lo <= o.started < hi]
-        w = summary(sel, max(hi - lo, 1e-9))
-        other = {k: v for k, v in w["codes"].items() if k != "OK"}
+        row, sel = window_row(outcomes, label, lo, hi)
         by = Counter(f"{names.get(o.node, '?')} {o.node[:8]}" for o in sel if o.code == "OK")
         seen = Counter(h for t, h, _ in samples if lo <= t < hi)
-        lines.append(
-            f"| {label} | {w['requests']} | {100 * w['ok_rate']:.2f}% | {w['lost']} | {w['fallbacks']} "
-            f"| {other or '-'} | {dict(sorted(by.items())) or '-'} | {dict(seen) or '-'} |"
-        )
+        lines.append(f"{row} {dict(sorted(by.items())) or '-'} | {dict(seen) or '-'} |")
 
     window("whole run", 0.0, 1e9)
     window(f"before the loss (0..{loss_at:.0f} s)", 0.0, loss_at)

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from loadgen import emit, free_port, machine
-from serving import FAILURES, _plain, pct, plain_processes, through_service
+from serving import FAILURES, _plain, comparison, plain_processes, through_service
 
 from tracewise.dataset import logos
 
@@ -91,20 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         f"method mapping, {a.per_replica} requests per replica and step, 2 per replica in flight; the "
         "service's cache off.",
         "",
-        "| replicas = processes | plain req/s | service req/s | service / plain | plain p50 / p99 ms "
-        "| service p50 / p99 ms | errors |",
-        "|---|---|---|---|---|---|---|",
     ]
-    shares = []
-    for n in counts:
-        (pw, pl, pe), (sw, sl, se) = plain[n], served[n]
-        p_rate, s_rate = len(pl) / pw, len(sl) / sw
-        shares.append(s_rate / p_rate)
-        lines.append(
-            f"| {n} | {p_rate:.1f} | {s_rate:.1f} | {100 * s_rate / p_rate:.0f}% | "
-            f"{pct(pl, 50):.0f} / {pct(pl, 99):.0f} | {pct(sl, 50):.0f} / {pct(sl, 99):.0f} | {pe + se} |"
-        )
-    lines.append("")
+    table, shares = comparison("replicas = processes", plain, served)
+    lines += table + [""]
     target = 0.9 if cores >= 16 else 0.8
     lines.append(
         f"Lowest share: {100 * min(shares):.0f}% (target >= {100 * target:.0f}% on {cores} cores)."

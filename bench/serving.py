@@ -78,6 +78,28 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000.0, q))
 
 
+def comparison(
+    first: str, plain: dict[int, tuple], served: dict[int, tuple]
+) -> tuple[list[str], list[float]]:
+    """The table of plain processes against the service at each step (``first``: the step's
+    column name) and the service's share of the plain throughput at each."""
+    lines = [
+        f"| {first} | plain req/s | service req/s | service / plain | plain p50 / p99 ms "
+        "| service p50 / p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    shares = []
+    for step in plain:
+        (pw, pl, pe), (sw, sl, se) = plain[step], served[step]
+        prps, srps = len(pl) / pw, len(sl) / sw
+        shares.append(srps / prps)
+        lines.append(
+            f"| {step} | {prps:.1f} | {srps:.1f} | {srps / prps:.0%} | {pct(pl, 50):.0f} / {pct(pl, 99):.0f} "
+            f"| {pct(sl, 50):.0f} / {pct(sl, 99):.0f} | {pe + se} |"
+        )
+    return lines, shares
+
+
 def _plain(image: bytes) -> float:
     """One request in a plain worker process: decode and mapping, as a replica does."""
     from tracewise.engine import vectorize
@@ -221,19 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{a.replicas} mapping replicas (the service's cache off); tracing "
         + (f"on ({len(receiver.spans)} spans received)." if receiver else "off."),
         "",
-        "| in flight | plain req/s | service req/s | service / plain | plain p50 / p99 ms "
-        "| service p50 / p99 ms | errors |",
-        "|---|---|---|---|---|---|---|",
     ]
-    shares = []
-    for c in levels:
-        (pw, pl, pe), (sw, sl, se) = plain[c], served[c]
-        prps, srps = len(pl) / pw, len(sl) / sw
-        shares.append(srps / prps)
-        lines.append(
-            f"| {c} | {prps:.1f} | {srps:.1f} | {srps / prps:.0%} | {pct(pl, 50):.0f} / {pct(pl, 99):.0f} "
-            f"| {pct(sl, 50):.0f} / {pct(sl, 99):.0f} | {pe + se} |"
-        )
+    table, shares = comparison("in flight", plain, served)
+    lines += table
     first = levels[0]
     overhead = pct(served[first][1], 50) - pct(plain[first][1], 50)
     _, nl, ne = noop

@@ -156,7 +156,7 @@ class LocalCluster:
         end = time.monotonic() + timeout
         while not ok():
             dead = [n.name for n in self.nodes if n.proc is not None and n.proc.poll() is not None]
-            if time.monotonic() > end or (dead and not all(n.alive for n in self.nodes if n.proc)):
+            if dead or time.monotonic() > end:
                 logs = "\n".join(
                     f"--- {n.name}\n" + n.log.read_text(errors="replace")[-1500:]
                     for n in self.nodes
@@ -223,6 +223,7 @@ class LocalCluster:
             except ProcessLookupError:
                 pass
         node.proc.wait(30)
+        node.proc = None  # lost on purpose: not a node that died on its own (start_node brings it back)
 
     def __enter__(self) -> LocalCluster:
         for node in self.nodes:
