@@ -39,11 +39,11 @@ def run(rate: float, seconds: float, timeout: float, markdown: Path | None) -> i
     from tests.support.cluster import LocalCluster, serving
     from tracewise_client import Client
 
-    os.environ["RAY_AUTH_MODE"] = "token"  # the cluster's (LocalCluster.env), before Ray is imported
     images = [lg.png.read_bytes() for lg in logos()]
     samples: list[tuple[float, str, dict[str, int]]] = []  # (t, health via the head, replicas)
     events: list[tuple[float, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, LocalCluster(Path(tmp), workers=2) as cluster:
+        os.environ.update(cluster.auth)  # this driver joins the cluster too: its token
         with serving(cluster, env={"TRACEWISE_CACHE_SIZE": "0"}):  # every request does the work
             import ray
 

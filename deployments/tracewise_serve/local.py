@@ -103,32 +103,57 @@ def start(
     }
 
 
-# What Ray says when its own node misses its fixed 30 s registration window: seen on a loaded
-# 2-core machine at the start of the e2e suite. An embedded Ray is started once more.
-RAY_START_TIMEOUT = "timed out during startup"
+# What Ray says when a process of its own node misses its fixed start window (the raylet's 30 s
+# registration; the GCS's port file, RAY_gcs_server_port_wait_time_s): seen now and then on a
+# loaded 2-core machine at the start of the e2e suite. An embedded Ray is started once more.
+RAY_START_TIMEOUTS = ("timed out during startup", "Timed out waiting for file")
 EMBEDDED = "local"  # ray.init's address for a new local Ray
+START_LOGS = ("gcs_server.err", "gcs_server.out", "raylet.err", "raylet.out")
 
 
 def _init_ray(**kwargs: Any) -> Any:
     """``ray.init``; for an embedded Ray (no address), once more if its node timed out during
-    startup, said as a warning. Any other failure, and any failure to join a cluster, is raised."""
+    startup, said as a warning. Any other failure, and any failure to join a cluster, is raised.
+    A failed embedded start's processes (GCS, raylet, ...) are stopped, and what its logs said
+    last goes with the warning or the error."""
     import ray
 
     for attempt in (1, 2):
         try:
             return ray.init(**kwargs)
         except Exception as exc:
-            if kwargs.get("address") not in (None, EMBEDDED) or RAY_START_TIMEOUT not in str(exc):
+            if kwargs.get("address") not in (None, EMBEDDED):
                 raise
-            # The half-started node's processes (GCS, raylet, ...) outlive the failed init: stop them.
+            # The half-started node's processes outlive the failed init: stop them.
             node = _abandoned_node(exc)
+            logs = _start_logs(node)
             if node is not None:
                 node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
             ray.shutdown()
-            if attempt == 2:
+            if logs:
+                exc.add_note(logs)
+            if attempt == 2 or not any(t in str(exc) for t in RAY_START_TIMEOUTS):
                 raise
-            warnings.warn(f"Ray did not start ({exc}); starting it again", RuntimeWarning, stacklevel=3)
+            detail = f"{exc}\n{logs}" if logs else str(exc)
+            warnings.warn(f"Ray did not start ({detail}); starting it again", RuntimeWarning, stacklevel=3)
     raise AssertionError("unreachable")
+
+
+def _start_logs(node: Any, lines: int = 15) -> str:
+    """The last lines of the node's GCS and raylet logs, where they exist."""
+    logs_dir = getattr(node, "_logs_dir", None)
+    if not logs_dir:
+        return ""
+    parts = []
+    for name in START_LOGS:
+        path = Path(logs_dir) / name
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            continue
+        if tail:
+            parts.append(f"--- {path}\n" + "\n".join(tail))
+    return "\n".join(parts)
 
 
 def _abandoned_node(exc: BaseException) -> Any:

@@ -1,5 +1,6 @@
-"""``tracewise serve``'s start of an embedded Ray: one more try when Ray's node timed out during
-startup (Ray's fixed 30 s window, missed now and then on a loaded 2-core machine), never for anything else."""
+"""``tracewise serve``'s start of an embedded Ray: one more try when a process of Ray's node missed
+its fixed start window (the raylet's 30 s registration, the GCS's port file: missed now and then on
+a loaded 2-core machine), never for anything else; a failed start's processes are always stopped."""
 
 import pytest
 import ray
@@ -11,11 +12,13 @@ from tracewise_serve import local
 class HalfStartedNode(Node):
     """Stands for the node Ray leaves behind: it raises from inside itself, as Node.__init__ does."""
 
-    def __init__(self):  # no processes: a stand-in
+    def __init__(self, logs_dir=None, error="The current node timed out during startup."):  # a stand-in
         self.killed = 0
+        self._logs_dir = logs_dir
+        self.error = error
 
     def start(self):
-        raise RuntimeError("The current node timed out during startup.")
+        raise RuntimeError(self.error)
 
     def kill_all_processes(self, check_alive=True, allow_graceful=False, wait=False):
         self.killed += 1
@@ -72,6 +75,25 @@ def test_twice_timed_out_is_raised(fake):
     assert f.calls == 2 and f.shutdowns == 2
 
 
+def test_a_gcs_that_missed_its_port_window_is_started_once_more_with_its_log(fake, tmp_path):
+    (tmp_path / "gcs_server.out").write_text("starting\nloading tables\n")
+    node = HalfStartedNode(tmp_path, "Timed out waiting for file /tmp/ray/session_x/gcs_server_port_ab")
+    f = fake(_timed_out(node))
+    with pytest.warns(RuntimeWarning, match="(?s)Ray did not start .*loading tables.*starting it again"):
+        assert local._init_ray(address=local.EMBEDDED) == "started"
+    assert f.calls == 2 and node.killed == 1
+
+
+def test_another_failure_is_raised_at_once_and_its_processes_stopped(fake, tmp_path):
+    (tmp_path / "raylet.err").write_text("bind: address in use\n")
+    node = HalfStartedNode(tmp_path, "raylet exited")
+    f = fake(_timed_out(node))
+    with pytest.raises(RuntimeError, match="raylet exited") as info:
+        local._init_ray(address=None)
+    assert f.calls == 1 and f.shutdowns == 1 and node.killed == 1
+    assert "bind: address in use" in "\n".join(info.value.__notes__)  # what its log said, with it
+
+
 @pytest.mark.parametrize(
     ("address", "error"),
     [(None, ValueError("bad num_cpus")), ("ray://cluster:10001", RuntimeError("timed out during startup"))],
@@ -80,7 +102,7 @@ def test_other_failures_and_joining_a_cluster_are_not_retried(fake, address, err
     f = fake(error)
     with pytest.raises(type(error)):
         local._init_ray(address=address)
-    assert f.calls == 1 and f.shutdowns == 0
+    assert f.calls == 1 and f.shutdowns == (1 if address is None else 0)  # a cluster is not ours to stop
 
 
 def test_a_cluster_deploy_forwards_the_commands_settings():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -75,6 +76,9 @@ class LocalCluster:
 
     def __init__(self, tmp: Path, workers: int = 2, cpus: int = 2, head_cpus: int = 1) -> None:
         self.tmp = Path(tmp)
+        # Ray's token authentication, on for every node: this cluster's own token, given to its
+        # nodes and drivers in the environment (never written to ~/.ray: a fresh machine has none)
+        self.auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         self.gcs_port, head_grpc, head_http = free_ports(3)
         self.nodes = [Node("head", True, head_grpc, head_http, {INGRESS: 100.0}, head_cpus)]
         for i in range(workers):
@@ -116,8 +120,8 @@ class LocalCluster:
     @property
     def env(self) -> dict[str, str]:
         """The environment of a process that joins the cluster (a driver such as ``tracewise serve
-        --address``, or ``ray status``): Ray's token authentication, on for every node here."""
-        return {**os.environ, "RAY_AUTH_MODE": "token"}
+        --address``, or ``ray status``): this one's, with the cluster's token."""
+        return {**os.environ, **self.auth}
 
     def _env(self, node: Node) -> dict[str, str]:
         env = {**self.env, **HEALTH_ENV}
@@ -136,7 +140,8 @@ class LocalCluster:
         self._wait_for(lambda: self.alive_nodes() >= self._expected(), timeout, f"{node.name} did not join")
 
     def _expected(self) -> int:
-        return sum(1 for n in self.nodes if n.alive)
+        """The nodes started and not lost on purpose (one that exited is caught by ``_wait_for``)."""
+        return sum(1 for n in self.nodes if n.proc is not None)
 
     def alive_nodes(self) -> int:
         """How many nodes the GCS counts as alive (``ray status``: no dashboard needed)."""
