@@ -2,7 +2,7 @@
 service (Ray Serve gRPC proxy -> ingress -> data plane -> method replica), on the same cores, in
 one run.
 
-    python bench/serving.py [--requests 120] [--concurrency 1,2,4,8] [--replicas 2] [--markdown F]
+    python bench/serving.py [--requests 120] [--concurrency 1,2,4,8] [--replicas 2] [--size PX] [--markdown F]
 
 1. Plain processes: ``--replicas`` worker processes each decoding and running
    ``engine.vectorize(method="mapping")``, fed at each concurrency (requests in flight).
@@ -30,7 +30,7 @@ import grpc
 import numpy as np
 from loadgen import emit, free_port, machine
 
-from tracewise.dataset import logos
+from tracewise.dataset import logos, render_svg_file
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
@@ -74,6 +74,16 @@ def _what(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
+def _png(rgba: np.ndarray) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, "PNG")
+    return buf.getvalue()
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000.0, q))
 
@@ -85,7 +95,7 @@ def comparison(
     column name) and the service's share of the plain throughput at each."""
     lines = [
         f"| {first} | plain req/s | service req/s | service / plain | plain p50 / p99 ms "
-        "| service p50 / p99 ms | errors |",
+        "| service p50 / p99 ms | errors or fallbacks |",
         "|---|---|---|---|---|---|---|",
     ]
     shares = []
@@ -110,7 +120,9 @@ def _plain(image: bytes) -> float:
 
 
 async def _feed(call, images: list[bytes], n: int, concurrency: int) -> tuple[float, list[float], int]:
-    """``n`` requests, ``concurrency`` in flight: (wall seconds, latencies, errors)."""
+    """``n`` requests, ``concurrency`` in flight: (wall seconds, latencies of the answers made as
+    asked, the rest: errors, and answers a cheaper method made because the one asked was saturated).
+    ``call`` returns the name of the method that answered when it is not the one asked."""
     lat: list[float] = []
     errors = 0
     queue = list(range(n))
@@ -121,11 +133,16 @@ async def _feed(call, images: list[bytes], n: int, concurrency: int) -> tuple[fl
             i = queue.pop()
             t = time.perf_counter()
             try:
-                await call(images[i % len(images)])
-                lat.append(time.perf_counter() - t)
+                instead = await call(images[i % len(images)])
             except Exception as exc:  # noqa: BLE001 - counted, reported
                 errors += 1
                 FAILURES[_what(exc)] += 1
+                continue
+            if instead:  # a fallback's answer: not the work the plain processes did
+                errors += 1
+                FAILURES[f"answered by {instead} instead (the method asked was saturated)"] += 1
+            else:
+                lat.append(time.perf_counter() - t)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -152,12 +169,15 @@ def through_service(target: str, images: list[bytes], n: int, concurrency: int, 
             stub = pb_grpc.VectorizeServiceStub(ch)
             metadata = [("x-tracewise-timeout", "60")]
 
-            async def call(image: bytes) -> None:
+            async def call(image: bytes) -> str | None:
                 if rpc == "GetServiceInfo":
                     await stub.GetServiceInfo(pb.GetServiceInfoRequest(), timeout=60)
                 else:
                     request = pb.VectorizeRequest(image=image, options=pb.Options(method=pb.METHOD_MAPPING))
-                    await stub.Vectorize(request, timeout=60, metadata=metadata)
+                    answer = await stub.Vectorize(request, timeout=60, metadata=metadata)
+                    used = answer.report.method_used
+                    return None if used == pb.METHOD_MAPPING else pb.Method.Name(used)
+                return None
 
             return await _feed(call, images, n, concurrency)
 
@@ -186,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=120, help="per step")
     ap.add_argument("--concurrency", default="1,2,4,8")
     ap.add_argument("--replicas", type=int, default=2, help="mapping replicas = plain worker processes")
+    ap.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="the dev SVGs rendered at this width (default: the 256 px PNGs)",
+    )
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument(
         "--tracing",
@@ -193,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         help="trace every request (sampling 1.0) into an OTLP/gRPC receiver on loopback, to compare",
     )
     a = ap.parse_args(argv)
-    images = [lg.png.read_bytes() for lg in logos()]
+    images = [
+        lg.png.read_bytes() if a.size is None else _png(render_svg_file(lg.svg, a.size)) for lg in logos()
+    ]
     levels = [int(x) for x in a.concurrency.split(",")]
     n = a.requests
 
@@ -239,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; {n} requests "
-        f"per step, 256 px dev logos, method mapping, {a.replicas} plain worker processes against "
-        f"{a.replicas} mapping replicas (the service's cache off); tracing "
+        f"per step, {a.size or 256} px dev logos, method mapping, {a.replicas} plain worker processes "
+        f"against {a.replicas} mapping replicas (the service's cache off); tracing "
         + (f"on ({len(receiver.spans)} spans received)." if receiver else "off."),
         "",
     ]
@@ -268,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         "Where the service's CPU went during those steps (/proc, every Ray process): "
-        + ", ".join(f"{role} {sec / total:.0%}" for role, sec in sorted(used.items(), key=lambda x: -x[1])),
+        + ", ".join(f"{role} {sec / total:.0%}" for role, sec in sorted(used.items(), key=lambda x: -x[1]))
+        + f"; in all {total / (sum(served[c][0] for c in levels) * (os.cpu_count() or 1)):.0%} of the "
+        f"{os.cpu_count()} CPUs over the steps' wall time (the rest: this load generator, and idle)",
     ]
     emit(lines, a.markdown)
     return 0
