@@ -1,11 +1,13 @@
 """Admission and shedding per method, in one ingress replica: plain Python, no Ray.
 
-Each method has a limit on the work this replica has sent it and not had back. Beyond it a call is
-refused at once (``Overloaded``: the data plane falls back to the cheaper method, or sheds the
-request with RESOURCE_EXHAUSTED) instead of queueing, which keeps accepted requests' latency
-bounded under overload (Little's law, per method). A refusal, or Ray Serve's own backpressure, is
-remembered: for a few seconds the router sees the method as busy, and a request whose whole
-fallback chain pushed back just now is shed before its image is even decoded.
+Each method has a limit on the work this replica has sent it and not had back: a share per running
+replica of the method (``inflight_limits``), so the room follows the method's capacity as Serve
+scales it, on a 2-core box or a 16-core one. Beyond it a call is refused at once (``Overloaded``:
+the data plane falls back to the cheaper method, or sheds the request with RESOURCE_EXHAUSTED)
+instead of queueing, which keeps accepted requests' latency bounded under overload (Little's law,
+per method). A refusal, or Ray Serve's own backpressure, is remembered: for a few seconds the
+router sees the method as busy, and a request whose whole fallback chain pushed back just now is
+shed before its image is even decoded.
 """
 
 from __future__ import annotations
@@ -25,18 +27,21 @@ SATURATION_MEMORY_S = 3.0  # backpressure marks a method saturated for this long
 FAST_SHED_S = 0.25
 # Admission counts work, not calls. A call to a method bounded by work weighs its picture's pixels
 # over this reference (a 1024 px logo is ~16x the work of a 256 px one: measured), at least 1 and
-# at most the method's whole limit, so one call alone is always admitted. Counting calls let a
-# burst of big pictures in, and the floor then timed out in the queue (UNAVAILABLE after seconds)
-# instead of being shed at once. Search and regional hold a replica for their time: weight 1.
+# at most one replica's share, so one call alone is always admitted and a burst of big pictures
+# takes one share per replica: every replica busy, a short queue, the rest shed at once. Counting
+# calls let a burst of big pictures in, and the floor then timed out in the queue (UNAVAILABLE
+# after seconds); a big call filling the method's whole limit kept all replicas but one idle.
+# Search and regional hold a replica for their time: weight 1.
 ADMISSION_REFERENCE_PIXELS = 256 * 256
 
 
-def admission_weight(method: str, picture: Picture | Encoded, limit: int | None) -> int:
-    """What a call to ``method`` on ``picture`` counts against the method's admission limit."""
+def admission_weight(method: str, picture: Picture | Encoded, share: int | None) -> int:
+    """What a call to ``method`` on ``picture`` counts against the method's limit (``share``: the
+    limit per replica, the most one call weighs)."""
     if method not in WORK_BOUNDED:
         return 1
     weight = max(1, round(picture.width * picture.height / ADMISSION_REFERENCE_PIXELS))
-    return weight if limit is None else min(weight, limit)
+    return weight if share is None else min(weight, share)
 
 
 class Admission:
@@ -46,8 +51,12 @@ class Admission:
         limits: dict[str, int] | None = None,
         on_change: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        replicas: Callable[[str], int | None] = lambda method: None,
     ) -> None:
+        """``limits``: work in flight per running replica of each method (none: unbounded);
+        ``replicas``: the method's running replicas now (None while unknown: counted as one)."""
         self.limits = dict(limits or {})
+        self._replicas = replicas
         self.inflight = dict.fromkeys(methods, 0)
         self.backpressure_at: dict[str, float] = {}
         self.saturated_until: dict[str, float] = {}
@@ -75,10 +84,19 @@ class Admission:
         now = self._clock()
         return {m: 1.0 for m, until in self.saturated_until.items() if until > now}
 
+    def limit(self, method: str) -> int | None:
+        """``method``'s limit now: its share per replica times its running replicas (at least one:
+        a method Serve is starting again still gets one call, which its fallback answers if it
+        cannot)."""
+        share = self.limits.get(method)
+        if share is None:
+            return None
+        return share * max(1, self._replicas(method) or 1)
+
     def room_to_explore(self, method: str) -> bool:
         """Exploration only uses the idle half of a method's limit: it must not take the room a
         request needs, nor be what pushes a method into backpressure."""
-        limit = self.limits.get(method)
+        limit = self.limit(method)
         return limit is None or self.inflight[method] < limit / 2
 
     @contextmanager
@@ -86,8 +104,8 @@ class Admission:
         """Hold ``method``'s room for one call on ``picture``, or raise ``Overloaded`` at once.
         A refused exploration is not remembered as backpressure (it says nothing about the room
         requests have)."""
-        limit = self.limits.get(method)
-        weight = admission_weight(method, picture, limit)
+        limit = self.limit(method)
+        weight = admission_weight(method, picture, self.limits.get(method))
         held = self.inflight[method]
         if limit is not None and held > 0 and held + weight > limit:
             if not exploring:

@@ -95,10 +95,12 @@ class Ingress:
         self.keys = ApiKeys()
         self.health = Health()
         self.plane = DataPlane(
-            ServeMethods(workers), self.methods, Metrics(), inflight_limits, max_pixels, open_store()
-        )
+            ServeMethods(workers), self.methods, Metrics(), inflight_limits, max_pixels, open_store(),
+            replicas=self.health.running,  # admission's room follows each method's running replicas
+        )  # fmt: skip
 
     def _request(self, request: Any, ctx: Any, rid: str, started: float) -> Request:
+        self.health.start()  # the replicas' view, kept fresh from the first request on
         md = _metadata(ctx)
         self.keys.check(md)
         requested = convert.method_from_pb(request.options.method)
@@ -223,6 +225,7 @@ class Ingress:
 
     async def __call__(self, request: Any) -> Any:
         """Ray's HTTP proxy (``http_options``) routes every HTTP request here: the HTTP/JSON API."""
+        self.health.start()
         return await http_api.handle(self, request)
 
     # --- grpc.health.v1 (health.py) ------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,13 +82,19 @@ class DataPlane:
         inflight_limits: dict[str, int] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         store: Any = None,
+        replicas: Callable[[str], int | None] = lambda method: None,
     ) -> None:
+        """``inflight_limits``: work in flight per running replica of each method, from this
+        ingress replica; ``replicas``: each method's running replicas now (admission.py)."""
         self.methods = methods
         self.names = names
         self.metrics = metrics
         self.max_pixels = max_pixels
         self.admission = Admission(
-            names, inflight_limits, lambda m, held: metrics.set("tracewise_inflight", held, {"method": m})
+            names,
+            inflight_limits,
+            lambda m, held: metrics.set("tracewise_inflight", held, {"method": m}),
+            replicas=replicas,
         )
         self.recorder = Recorder(store, metrics, self.admission, names)
         self.cache: LRUCache[Served] = LRUCache()

@@ -6,7 +6,8 @@ its cheaper fallbacks has a running replica (its requests still get an answer); 
 while any method does. Everything is NOT_SERVING while this ingress replica drains.
 
 The view comes from Serve's controller (``serve.status()``: replica states per deployment),
-refreshed every ``REFRESH_S`` in the background while someone asks; Serve checks each method
+refreshed every ``REFRESH_S`` in the background from the first request on (admission scales its
+limits by the running replicas, health.py's ``running``); Serve checks each method
 replica's health every few seconds (``check_health``: a tiny real trace; ``health_check_period_s``
 in serve_config.yaml), so a dead method shows within about five seconds. ``Watch`` pushes each
 change.
@@ -60,6 +61,13 @@ class Health:
         self.error: str | None = None
 
     # --- the view ----------------------------------------------------------------------
+    def running(self, method: str) -> int | None:
+        """``method``'s running replicas as last seen, or None while nothing is known (admission
+        scales its limits by this)."""
+        if not self._running:
+            return None
+        return self._running.get(f"method-{method}", 0)
+
     def method_ready(self, method: str) -> bool:
         """``method`` itself has a running replica."""
         return bool(self._running and self._running.get(f"method-{method}", 0) > 0)
@@ -89,6 +97,7 @@ class Health:
     # --- keeping it fresh --------------------------------------------------------------
     async def refresh(self) -> None:
         before = self._all()
+        self._at = self._clock()  # under way: a caller meanwhile does not start another
         try:
             self._running = await asyncio.to_thread(self._source)
             self.error = None
@@ -99,17 +108,29 @@ class Health:
         if self._all() != before:
             self._changed.set()
 
-    async def fresh(self) -> None:
-        """Refresh now if the view is older than ``REFRESH_S``; keep refreshing in the background."""
+    def start(self) -> None:
+        """Keep the view fresh in the background (every ``REFRESH_S``), from now on."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop refreshing (the server this replica's view serves is stopping)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def fresh(self) -> None:
+        """Refresh now if the view is older than ``REFRESH_S``; keep refreshing in the background."""
+        self.start()
         if self._clock() - self._at > REFRESH_S:
             await self.refresh()
 
     async def _loop(self) -> None:
         while True:
+            if self._clock() - self._at >= REFRESH_S:
+                await self.refresh()
             await asyncio.sleep(REFRESH_S)
-            await self.refresh()
 
     def drain(self) -> None:
         self.draining = True

@@ -77,6 +77,7 @@ def served(monkeypatch):
         started.set()
         await box["quit"].wait()
         await server.stop(None)  # in this loop, awaited to the end, before the loop stops
+        await ingress.health.stop()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()

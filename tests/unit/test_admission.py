@@ -22,17 +22,18 @@ class Clock:
         return self.now
 
 
-def make(limits=None):
+def make(limits=None, replicas=None):
     clock = Clock()
     seen: list[tuple[str, int]] = []
     methods = ["default", "mapping", "search", "regional"]
-    return Admission(methods, limits, lambda m, v: seen.append((m, v)), clock), clock, seen
+    running = (lambda m: None) if replicas is None else replicas.get
+    return Admission(methods, limits, lambda m, v: seen.append((m, v)), clock, running), clock, seen
 
 
 def test_admission_counts_work_for_the_methods_bounded_by_work():
     assert admission_weight("default", pic(256), 6) == 1 and admission_weight("mapping", pic(64), 6) == 1
     assert admission_weight("mapping", pic(512), 6) == 4
-    # a big picture fills the whole limit (it is admitted alone), never more
+    # a big picture fills one replica's share (it is admitted alone there), never more
     assert admission_weight("default", pic(1024), 6) == 6
     assert admission_weight("default", pic(1024), None) == 16
     # search and regional hold a replica for their time budget, whatever the size
@@ -58,6 +59,28 @@ def test_one_call_alone_is_always_admitted_however_big():
     adm, _, _ = make({"default": 6})
     with adm.admit("default", pic(4096)) as weight:
         assert weight == 6
+
+
+def test_the_limit_follows_the_methods_running_replicas():
+    replicas = {"mapping": 2}
+    adm, _, _ = make({"mapping": 3, "search": 2}, replicas)
+    assert adm.limit("mapping") == 6 and adm.limit("search") == 2  # search: nothing known yet, one
+    replicas["mapping"] = 0  # Serve is starting it again: still one share (its fallback answers)
+    assert adm.limit("mapping") == 3
+    replicas["mapping"] = 3
+    assert adm.limit("mapping") == 9 and adm.limit("regional") is None
+
+
+def test_big_pictures_take_one_share_each_so_every_replica_gets_one():
+    adm, _, _ = make({"mapping": 3}, {"mapping": 2})
+    with adm.admit("mapping", pic(1024)) as first, adm.admit("mapping", pic(2048)) as second:
+        assert first == second == 3 and adm.inflight["mapping"] == 6
+        with pytest.raises(Overloaded, match=r"mapping is saturated \(6 of 6 in flight\)"):
+            with adm.admit("mapping", pic(1024)):
+                pass
+        with pytest.raises(Overloaded):  # full: even a small one waits for room
+            with adm.admit("mapping", pic(256)):
+                pass
 
 
 def test_an_exploration_refused_is_not_backpressure():
