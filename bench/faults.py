@@ -90,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         while plan and elapsed >= plan[0][0]:
             at, label, action = plan.pop(0)
             t = time.monotonic()
+            # its window is reported even when the action is still under way as the load ends
+            k = len(done)
+            done.append((elapsed, label, "still under way when the load ended"))
             detail = await asyncio.to_thread(action)
-            done.append((elapsed, label, f"{detail or 'done'} ({time.monotonic() - t:.1f} s)"))
-            print(f"  t={elapsed:5.1f} s  {label}: {done[-1][2]}", flush=True)
+            done[k] = (elapsed, label, f"{detail or 'done'} ({time.monotonic() - t:.1f} s)")
+            print(f"  t={elapsed:5.1f} s  {label}: {done[k][2]}", flush=True)
 
     try:
         from tracewise_client import Client

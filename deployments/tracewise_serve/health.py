@@ -6,8 +6,11 @@ its cheaper fallbacks has a running replica (its requests still get an answer); 
 while any method does. Everything is NOT_SERVING while this ingress replica drains.
 
 The view comes from Serve's controller (``serve.status()``: replica states per deployment),
-refreshed every ``REFRESH_S`` in the background from the first request on (admission scales its
-limits by the running replicas, health.py's ``running``); Serve checks each method
+refreshed in the background from the first request on: every ``REFRESH_S`` while someone asks
+(a check or a watch in the last ``ASKED_S``), else every ``IDLE_REFRESH_S`` for admission, which
+scales its limits by the running replicas (``running``; replicas start and stop over seconds, and
+one ``serve.status()`` costs tens of milliseconds of CPU: once a second in each ingress replica it
+took a tenth of the service's throughput on 2 cores, bench/serving.py). Serve checks each method
 replica's health every few seconds (``check_health``: a tiny real trace; ``health_check_period_s``
 in serve_config.yaml), so a dead method shows within about five seconds. ``Watch`` pushes each
 change.
@@ -26,6 +29,8 @@ from tracewise.methods import CHEAPER, METHODS
 
 SERVICE_NAME = "tracewise.v1.VectorizeService"
 REFRESH_S = 1.0
+ASKED_S = 10.0
+IDLE_REFRESH_S = 10.0
 SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -55,6 +60,7 @@ class Health:
         self._clock = clock
         self._running: Snapshot | None = None
         self._at = -1e9
+        self._asked_at = -1e9
         self.draining = False
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -109,7 +115,7 @@ class Health:
             self._changed.set()
 
     def start(self) -> None:
-        """Keep the view fresh in the background (every ``REFRESH_S``), from now on."""
+        """Keep the view fresh in the background, from now on (see the module for how often)."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop())
 
@@ -122,13 +128,15 @@ class Health:
 
     async def fresh(self) -> None:
         """Refresh now if the view is older than ``REFRESH_S``; keep refreshing in the background."""
+        self._asked_at = self._clock()
         self.start()
         if self._clock() - self._at > REFRESH_S:
             await self.refresh()
 
     async def _loop(self) -> None:
         while True:
-            if self._clock() - self._at >= REFRESH_S:
+            period = REFRESH_S if self._clock() - self._asked_at < ASKED_S else IDLE_REFRESH_S
+            if self._clock() - self._at >= period:
                 await self.refresh()
             await asyncio.sleep(REFRESH_S)
 

@@ -121,3 +121,31 @@ def test_running_replicas_for_admission_are_kept_fresh_from_the_first_request():
         assert health.running("mapping") is None  # unknown again, not zero
 
     run(scenario())
+
+
+def test_the_background_view_refreshes_fast_only_while_someone_asks(monkeypatch):
+    from tracewise_serve import health as module
+
+    monkeypatch.setattr(module, "REFRESH_S", 0.01)  # ticks; the clock below decides what is due
+    now = [1000.0]
+    source = Source(ALL_UP)
+    health = Health(source, clock=lambda: now[0])
+
+    async def ticks(n: int, step: float) -> None:
+        for _ in range(n):
+            now[0] += step
+            await asyncio.sleep(0.02)
+
+    async def scenario():
+        health.start()
+        await ticks(3, 1.0)  # no one asked: admission's slow refresh only (the first one)
+        idle = source.calls
+        await health.fresh()  # a health check
+        await ticks(3, 1.0)  # asked just now: every second
+        asked = source.calls - idle
+        await ticks(8, 5.0)  # no check for a while: back to every IDLE_REFRESH_S
+        return idle, asked, source.calls - idle - asked
+
+    idle, asked, later = run(scenario())
+    assert idle == 1 and asked >= 3
+    assert later <= 40 / module.IDLE_REFRESH_S + 2  # about one every 10 s of the 40 s
