@@ -10,7 +10,8 @@ refreshed in the background from the first request on: every ``REFRESH_S`` while
 (a check or a watch in the last ``ASKED_S``), else every ``IDLE_REFRESH_S`` for admission, which
 scales its limits by the running replicas (``running``; replicas start and stop over seconds, and
 one ``serve.status()`` costs tens of milliseconds of CPU: once a second in each ingress replica it
-took a tenth of the service's throughput on 2 cores, bench/serving.py). Serve checks each method
+took a tenth of the service's throughput on 2 cores, bench/serving.py), and at once, at most every
+``NUDGE_S``, when admission refuses a call at its limit (``nudge``). Serve checks each method
 replica's health every few seconds (``check_health``: a tiny real trace; ``health_check_period_s``
 in serve_config.yaml), so a dead method shows within about five seconds. ``Watch`` pushes each
 change.
@@ -31,6 +32,7 @@ SERVICE_NAME = "tracewise.v1.VectorizeService"
 REFRESH_S = 1.0
 ASKED_S = 10.0
 IDLE_REFRESH_S = 10.0
+NUDGE_S = 2.0
 SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -61,6 +63,7 @@ class Health:
         self._running: Snapshot | None = None
         self._at = -1e9
         self._asked_at = -1e9
+        self._nudged: asyncio.Future[None] | None = None
         self.draining = False
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +121,13 @@ class Health:
         """Keep the view fresh in the background, from now on (see the module for how often)."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop())
+
+    def nudge(self, method: str = "") -> None:
+        """Admission refused a call at its limit: refresh the counts now if the view is older
+        than ``NUDGE_S`` (a replica set that grew shows at once, not after ``IDLE_REFRESH_S``;
+        under sustained overload this costs one look every ``NUDGE_S``)."""
+        if self._clock() - self._at > NUDGE_S and (self._nudged is None or self._nudged.done()):
+            self._nudged = asyncio.ensure_future(self.refresh())
 
     async def stop(self) -> None:
         """Stop refreshing (the server this replica's view serves is stopping)."""

@@ -22,12 +22,13 @@ class Clock:
         return self.now
 
 
-def make(limits=None, replicas=None):
+def make(limits=None, replicas=None, on_refused=lambda m: None):
     clock = Clock()
     seen: list[tuple[str, int]] = []
     methods = ["default", "mapping", "search", "regional"]
     running = (lambda m: None) if replicas is None else replicas.get
-    return Admission(methods, limits, lambda m, v: seen.append((m, v)), clock, running), clock, seen
+    adm = Admission(methods, limits, lambda m, v: seen.append((m, v)), clock, running, on_refused)
+    return adm, clock, seen
 
 
 def test_admission_counts_work_for_the_methods_bounded_by_work():
@@ -72,7 +73,8 @@ def test_the_limit_follows_the_methods_running_replicas():
 
 
 def test_big_pictures_take_one_share_each_so_every_replica_gets_one():
-    adm, _, _ = make({"mapping": 3}, {"mapping": 2})
+    refused: list[str] = []
+    adm, _, _ = make({"mapping": 3}, {"mapping": 2}, refused.append)
     with adm.admit("mapping", pic(1024)) as first, adm.admit("mapping", pic(2048)) as second:
         assert first == second == 3 and adm.inflight["mapping"] == 6
         with pytest.raises(Overloaded, match=r"mapping is saturated \(6 of 6 in flight\)"):
@@ -81,6 +83,7 @@ def test_big_pictures_take_one_share_each_so_every_replica_gets_one():
         with pytest.raises(Overloaded):  # full: even a small one waits for room
             with adm.admit("mapping", pic(256)):
                 pass
+    assert refused == ["mapping", "mapping"]  # each refusal tells the replicas' view to look again
 
 
 def test_an_exploration_refused_is_not_backpressure():

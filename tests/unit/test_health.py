@@ -149,3 +149,25 @@ def test_the_background_view_refreshes_fast_only_while_someone_asks(monkeypatch)
     idle, asked, later = run(scenario())
     assert idle == 1 and asked >= 3
     assert later <= 40 / module.IDLE_REFRESH_S + 2  # about one every 10 s of the 40 s
+
+
+def test_a_refusal_at_the_limit_looks_again_at_most_every_nudge_s():
+    from tracewise_serve.health import NUDGE_S
+
+    now = [1000.0]
+    source = Source({**ALL_UP, "method-mapping": 1})
+    health = Health(source, clock=lambda: now[0])
+
+    async def scenario():
+        await health.refresh()
+        source.snapshot["method-mapping"] = 3  # Serve started two more
+        health.nudge("mapping")  # just refreshed: not again yet
+        await asyncio.sleep(0)
+        assert source.calls == 1 and health.running("mapping") == 1
+        now[0] += NUDGE_S + 0.1
+        health.nudge("mapping")
+        health.nudge("mapping")  # one look, however many refusals
+        await asyncio.sleep(0.05)
+        assert source.calls == 2 and health.running("mapping") == 3
+
+    run(scenario())
