@@ -79,7 +79,7 @@ class Health:
 
     def method_ready(self, method: str) -> bool:
         """``method`` itself has a running replica."""
-        return bool(self._running and self._running.get(f"method-{method}", 0) > 0)
+        return (self.running(method) or 0) > 0
 
     def method_answers(self, method: str) -> bool:
         """``method`` or a cheaper fallback can answer its requests."""
@@ -131,10 +131,11 @@ class Health:
 
     async def stop(self) -> None:
         """Stop refreshing (the server this replica's view serves is stopping)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        pending = [t for t in (self._task, self._nudged) if t is not None]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._task = self._nudged = None
 
     async def fresh(self) -> None:
         """Refresh now if the view is older than ``REFRESH_S``; keep refreshing in the background."""
