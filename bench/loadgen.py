@@ -32,6 +32,7 @@ from tracewise_client.client import _metadata, build_request
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
 LOST_CODES = {"CANCELLED", "UNKNOWN", "INTERNAL", "CLIENT_DEADLINE", "NO_ANSWER"}
+PROXY_DROP = "Request dropped due to backpressure"  # what Ray's router says when its queue is full
 NO_RETRY = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 << 20)]
 
 
@@ -228,6 +229,9 @@ def summary(outcomes: list[Outcome], wall: float) -> dict:
         "p50_ms": float(np.percentile(ok, 50) * 1000) if ok else float("nan"),
         "p99_ms": float(np.percentile(ok, 99) * 1000) if ok else float("nan"),
         "shed_p99_ms": float(np.percentile(shed, 99) * 1000) if shed else float("nan"),
+        # refused by Ray's proxy (its queue full) before the service saw them: no RetryInfo, and
+        # not in tracewise's own metrics
+        "by_proxy": sum(1 for o in outcomes if o.code == "RESOURCE_EXHAUSTED" and PROXY_DROP in o.detail),
         "fallbacks": sum(1 for o in outcomes if o.fallback),
         "lost": sum(codes[c] for c in LOST_CODES),
         "codes": dict(codes),

@@ -26,7 +26,7 @@ def row(label: str, s: dict) -> str:
     return (
         f"| {label} | {s['requests']} | {100 * s['ok_rate']:.1f}% | {100 * s['exhausted_rate']:.1f}% "
         f"| {s['shed_p99_ms']:.0f} | {s['p50_ms']:.0f} | {s['p99_ms']:.0f} | {s['throughput']:.1f} "
-        f"| {s['fallbacks']} | {s['lost']} |"
+        f"| {s['by_proxy']} | {s['fallbacks']} | {s['lost']} |"
     )
 
 
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(images)} dev logos (256 px) round robin, cache off, no client retries.",
             "",
             "| load | requests | success | RESOURCE_EXHAUSTED | shed p99 ms | accepted p50 ms "
-            "| accepted p99 ms | answered/s | fallbacks | no definite answer |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| accepted p99 ms | answered/s | refused by Ray's proxy | fallbacks | no definite answer |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         capacity = 0.0
         for conc in [int(c) for c in a.sweep.split(",")]:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             if s["ok_rate"] >= 0.99 and s["fallbacks"] == 0:
                 capacity = max(capacity, s["throughput"])
         lines.append(
-            f"| **capacity** (best sweep rate, >= 99% OK, no fallbacks) | | | | | | | {capacity:.1f} | | |"
+            f"| **capacity** (best sweep rate, >= 99% OK, no fallbacks) | | | | | | | {capacity:.1f} | | | |"
         )
         for m in [float(x) for x in a.multipliers.split(",")]:
             rate = m * capacity

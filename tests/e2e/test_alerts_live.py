@@ -134,9 +134,12 @@ def test_overload_fires_the_shedding_alert_and_not_the_failure_ones(stack, prom,
     answers: Counter = Counter()
     for salt in range(3):
         answers += _burst(stack.grpc, _pictures(wordmark_png, 1024, 40, 1000 * salt), pb.METHOD_DEFAULT, 2.0)
-    assert answers["RESOURCE_EXHAUSTED"] >= 40, answers  # shed by the service, with RetryInfo
-    # overload is answered by shedding, at once: not by accepted requests that then fail
-    assert set(answers) <= {"OK", "RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED by Ray's proxy"}, answers
+    # overload is answered by the service's shedding, at once, with RetryInfo: not by accepted
+    # requests that then fail, and not by Ray's proxy (its queue holds a burst of 40 while it
+    # assigns the ingresses; at 4 it refused most of them in CI, with no RetryInfo and no count in
+    # the metrics the alert reads)
+    assert set(answers) <= {"OK", "RESOURCE_EXHAUSTED"}, answers
+    assert answers["RESOURCE_EXHAUSTED"] >= 40, answers
     firing = _until(lambda: (f := _firing(prom)) and ("TracewiseShedding", "") in f and f, 30, "no alert")
     assert not {a for a, _ in firing} & {"TracewiseErrorBudgetBurnFast", "TracewiseMethodUnreachable"}, firing
 
