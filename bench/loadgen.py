@@ -30,9 +30,9 @@ import numpy as np
 
 from tracewise_client.client import _metadata, build_request
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
+from tracewise_serve.status import RAY_PROXY_DROPPED
 
 LOST_CODES = {"CANCELLED", "UNKNOWN", "INTERNAL", "CLIENT_DEADLINE", "NO_ANSWER"}
-PROXY_DROP = "Request dropped due to backpressure"  # what Ray's router says when its queue is full
 NO_RETRY = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 << 20)]
 
 
@@ -219,7 +219,8 @@ def emit(lines: list[str], markdown: Path | None) -> None:
 def summary(outcomes: list[Outcome], wall: float) -> dict:
     codes = Counter(o.code for o in outcomes)
     ok = [o.seconds for o in outcomes if o.code == "OK"]
-    shed = [o.seconds for o in outcomes if o.code == "RESOURCE_EXHAUSTED"]
+    shed_outcomes = [o for o in outcomes if o.code == "RESOURCE_EXHAUSTED"]
+    shed = [o.seconds for o in shed_outcomes]
     n = len(outcomes)
     return {
         "requests": n,
@@ -229,9 +230,7 @@ def summary(outcomes: list[Outcome], wall: float) -> dict:
         "p50_ms": float(np.percentile(ok, 50) * 1000) if ok else float("nan"),
         "p99_ms": float(np.percentile(ok, 99) * 1000) if ok else float("nan"),
         "shed_p99_ms": float(np.percentile(shed, 99) * 1000) if shed else float("nan"),
-        # refused by Ray's proxy (its queue full) before the service saw them: no RetryInfo, and
-        # not in tracewise's own metrics
-        "by_proxy": sum(1 for o in outcomes if o.code == "RESOURCE_EXHAUSTED" and PROXY_DROP in o.detail),
+        "by_proxy": sum(1 for o in shed_outcomes if RAY_PROXY_DROPPED in o.detail),
         "fallbacks": sum(1 for o in outcomes if o.fallback),
         "lost": sum(codes[c] for c in LOST_CODES),
         "codes": dict(codes),

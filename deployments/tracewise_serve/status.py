@@ -33,6 +33,9 @@ log = logging.getLogger("tracewise.serve")
 DOMAIN = "tracewise.v1"
 DETAILS_KEY = "grpc-status-details-bin"
 UNAVAILABLE_RETRY_S = 2.0  # Serve replaces a dead replica in seconds (health checked every 2 s)
+# What Ray's proxy answers, RESOURCE_EXHAUSTED and no details, when its own queue for the ingress is
+# full: refused before the service saw the request (no RetryInfo, not in tracewise's metrics)
+RAY_PROXY_DROPPED = "Request dropped due to backpressure"
 
 
 class Unauthenticated(Exception):

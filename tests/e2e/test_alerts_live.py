@@ -24,6 +24,7 @@ from tests.support import prometheus
 from tracewise_client import Client, rich_details
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
+from tracewise_serve.status import RAY_PROXY_DROPPED
 
 from .conftest import KEY
 
@@ -97,7 +98,7 @@ def _burst(service: str, images: list[bytes], method: int, budget: float) -> Cou
                     return "OK"
                 except grpc.aio.AioRpcError as exc:
                     trailers = dict(exc.trailing_metadata() or ())
-                    if "Request dropped due to backpressure" in (exc.details() or ""):
+                    if RAY_PROXY_DROPPED in (exc.details() or ""):
                         return "RESOURCE_EXHAUSTED by Ray's proxy"  # its own queue: no details
                     if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:  # shed: told when to retry
                         assert _retry_after(trailers["grpc-status-details-bin"]) > 0
