@@ -34,12 +34,16 @@ def deploy(config: dict, count: int) -> None:
     from tracewise_serve.local import overrides
 
     app_cfg = config["applications"][0]
+    ingresses = max(2, count // 4)
     for d in app_cfg["deployments"]:
         if d["name"] == "method-mapping":
             d.pop("autoscaling_config", None)
             d["num_replicas"] = count
+            # the room admission gives mapping fits in its replicas (serve_config.yaml)
+            share = int(app_cfg["args"]["inflight_limits"]["mapping"])
+            d["max_ongoing_requests"] = max(int(d["max_ongoing_requests"]), ingresses * share + 2)
         if d["name"] == "Ingress":
-            d["num_replicas"] = max(2, count // 4)
+            d["num_replicas"] = ingresses
     serve.run(build_app(app_cfg.get("args"), overrides(app_cfg)), name=app_cfg["name"], route_prefix="/")
     end = time.monotonic() + 300
     while True:

@@ -52,15 +52,11 @@ class Admission:
         on_change: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         replicas: Callable[[str], int | None] = lambda method: None,
-        on_refused: Callable[[str], None] = lambda method: None,
     ) -> None:
         """``limits``: work in flight per running replica of each method (none: unbounded);
-        ``replicas``: the method's running replicas now (None while unknown: counted as one);
-        ``on_refused``: told when a call is refused at the limit (the count may be stale: a
-        replica set that just grew, or an ingress that has not seen it yet)."""
+        ``replicas``: the method's running replicas now (None while unknown: counted as one)."""
         self.limits = dict(limits or {})
         self._replicas = replicas
-        self._on_refused = on_refused
         self.inflight = dict.fromkeys(methods, 0)
         self.backpressure_at: dict[str, float] = {}
         self.saturated_until: dict[str, float] = {}
@@ -114,7 +110,6 @@ class Admission:
         if limit is not None and held > 0 and held + weight > limit:
             if not exploring:
                 self.pushed_back(method)
-            self._on_refused(method)
             raise Overloaded(f"{method} is saturated ({held} of {limit} in flight)")
         self._move(method, +weight)
         try:

@@ -96,8 +96,7 @@ class Ingress:
         self.health = Health()
         self.plane = DataPlane(
             ServeMethods(workers), self.methods, Metrics(), inflight_limits, max_pixels, open_store(),
-            # admission's room follows each method's running replicas; a refusal looks again soon
-            replicas=self.health.running, on_refused=self.health.nudge,
+            replicas=self.health.running,  # admission's room follows each method's running replicas
         )  # fmt: skip
 
     def _request(self, request: Any, ctx: Any, rid: str, started: float) -> Request:

@@ -83,11 +83,9 @@ class DataPlane:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         store: Any = None,
         replicas: Callable[[str], int | None] = lambda method: None,
-        on_refused: Callable[[str], None] = lambda method: None,
     ) -> None:
         """``inflight_limits``: work in flight per running replica of each method, from this
-        ingress replica; ``replicas``: each method's running replicas now, ``on_refused``: told
-        when admission refuses a call at its limit (admission.py)."""
+        ingress replica; ``replicas``: each method's running replicas now (admission.py)."""
         self.methods = methods
         self.names = names
         self.metrics = metrics
@@ -97,7 +95,6 @@ class DataPlane:
             inflight_limits,
             lambda m, held: metrics.set("tracewise_inflight", held, {"method": m}),
             replicas=replicas,
-            on_refused=on_refused,
         )
         self.recorder = Recorder(store, metrics, self.admission, names)
         self.cache: LRUCache[Served] = LRUCache()

@@ -5,16 +5,14 @@ Service names: ``""`` and ``tracewise.v1.VectorizeService`` (the service as a wh
 its cheaper fallbacks has a running replica (its requests still get an answer); the whole service
 while any method does. Everything is NOT_SERVING while this ingress replica drains.
 
-The view comes from Serve's controller (``serve.status()``: replica states per deployment),
-refreshed in the background from the first request on: every ``REFRESH_S`` while someone asks
-(a check or a watch in the last ``ASKED_S``), else every ``IDLE_REFRESH_S`` for admission, which
-scales its limits by the running replicas (``running``; replicas start and stop over seconds, and
-one ``serve.status()`` costs tens of milliseconds of CPU: once a second in each ingress replica it
-took a tenth of the service's throughput on 2 cores, bench/serving.py), and at once, at most every
-``NUDGE_S``, when admission refuses a call at its limit (``nudge``). Serve checks each method
-replica's health every few seconds (``check_health``: a tiny real trace; ``health_check_period_s``
-in serve_config.yaml), so a dead method shows within about five seconds. ``Watch`` pushes each
-change.
+The view comes from Serve's controller (replica states per deployment), refreshed in the background
+every ``REFRESH_S`` from the first request on; admission scales its limits by the running replicas
+(``running``). It reads the controller's answer as plain data: ``serve.status()`` builds pydantic
+models from it (and cloudpickles each deployment's request router class), about 80 ms of CPU a call
+against 2 ms, which once a second in each ingress replica took a tenth of the service's throughput
+on 2 cores (bench/serving.py). Serve checks each method replica's health every few seconds
+(``check_health``: a tiny real trace; ``health_check_period_s`` in serve_config.yaml), so a dead
+method shows within about five seconds. ``Watch`` pushes each change.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from grpc_health.v1 import health_pb2
 
@@ -30,9 +27,6 @@ from tracewise.methods import CHEAPER, METHODS
 
 SERVICE_NAME = "tracewise.v1.VectorizeService"
 REFRESH_S = 1.0
-ASKED_S = 10.0
-IDLE_REFRESH_S = 10.0
-NUDGE_S = 2.0
 SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -42,12 +36,16 @@ Snapshot = dict[str, int]
 
 
 def serve_snapshot(app: str = "tracewise") -> Snapshot:
-    """Running replicas per deployment of ``app``, as Serve's controller sees them (blocking)."""
-    from ray import serve
+    """Running replicas per deployment of ``app``, as Serve's controller sees them (blocking): the
+    controller's answer behind ``serve.status()``, read as the plain dict it is (the same counts:
+    tests/e2e/test_service.py)."""
+    from ray.serve.context import _get_global_client
 
-    deployments = serve.status().applications[app].deployments
-    running: Any = "RUNNING"  # the keys are ReplicaState, a str enum
-    return {name: int(d.replica_states.get(running, 0)) for name, d in deployments.items()}
+    client = _get_global_client(raise_if_no_controller_running=True)  # raises when Serve is gone
+    assert client is not None
+    deployments = client.get_serve_details()["applications"][app]["deployments"]
+    # a replica's state is a ReplicaState, a str enum: equal to its name
+    return {name: sum(r["state"] == "RUNNING" for r in d["replicas"]) for name, d in deployments.items()}
 
 
 def services() -> list[str]:
@@ -62,8 +60,6 @@ class Health:
         self._clock = clock
         self._running: Snapshot | None = None
         self._at = -1e9
-        self._asked_at = -1e9
-        self._nudged: asyncio.Future[None] | None = None
         self.draining = False
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -122,32 +118,22 @@ class Health:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop())
 
-    def nudge(self, method: str = "") -> None:
-        """Admission refused a call at its limit: refresh the counts now if the view is older
-        than ``NUDGE_S`` (a replica set that grew shows at once, not after ``IDLE_REFRESH_S``;
-        under sustained overload this costs one look every ``NUDGE_S``)."""
-        if self._clock() - self._at > NUDGE_S and (self._nudged is None or self._nudged.done()):
-            self._nudged = asyncio.ensure_future(self.refresh())
-
     async def stop(self) -> None:
         """Stop refreshing (the server this replica's view serves is stopping)."""
-        pending = [t for t in (self._task, self._nudged) if t is not None]
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        self._task = self._nudged = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
 
     async def fresh(self) -> None:
         """Refresh now if the view is older than ``REFRESH_S``; keep refreshing in the background."""
-        self._asked_at = self._clock()
         self.start()
         if self._clock() - self._at > REFRESH_S:
             await self.refresh()
 
     async def _loop(self) -> None:
         while True:
-            period = REFRESH_S if self._clock() - self._asked_at < ASKED_S else IDLE_REFRESH_S
-            if self._clock() - self._at >= period:
+            if self._clock() - self._at >= REFRESH_S:
                 await self.refresh()
             await asyncio.sleep(REFRESH_S)
 

@@ -30,8 +30,9 @@ class MethodWorker:
         self.node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
         # One engine call at a time: its work holds the GIL, so two at once on one replica each ran
         # at half speed. Calls beyond it wait here, in order, and start the moment the previous one
-        # ends; max_ongoing_requests above 1 lets Ray's router hand a busy replica its next call
-        # instead of probing and retrying with backoff until one frees (bench/serving.py).
+        # ends; a work-bounded method's max_ongoing_requests covers all the room admission gives
+        # it, so Ray's router hands a busy replica its next call instead of probing and retrying
+        # with backoff until one frees (serve_config.yaml, bench/serving.py).
         self.engine_slot = asyncio.Semaphore(1)
         if method in ("mapping", "search", "regional"):
             from tracewise.methods.mapping import default_model

@@ -7,6 +7,7 @@ import yaml
 from ray.serve.schema import ServeDeploySchema
 
 from tracewise.methods import METHODS as METHOD_NAMES
+from tracewise.methods import WORK_BOUNDED
 
 CONFIG = Path(__file__).resolve().parents[2] / "deployments" / "serve_config.yaml"
 
@@ -45,3 +46,16 @@ def test_inflight_limits_are_per_method_and_validated():
     build_app(cfg["applications"][0]["args"])
     with pytest.raises(ValueError, match="unknown methods"):
         build_app({"inflight_limits": {"mapping": 4, "magic": 2}})
+
+
+def test_a_work_bounded_methods_replicas_take_all_the_room_admission_gives():
+    """Admission bounds the work; Ray's router must not hold back what it let through (it probes
+    the replicas and retries with backoff while they are full, which cost the ingress a third of
+    its CPU at 8 in flight: bench/serving.py)."""
+    cfg = yaml.safe_load(CONFIG.read_text())
+    app = cfg["applications"][0]
+    deployments = {d["name"]: d for d in app["deployments"]}
+    ingresses = deployments["Ingress"]["num_replicas"]
+    for method in WORK_BOUNDED:
+        share = app["args"]["inflight_limits"][method]
+        assert deployments[f"method-{method}"]["max_ongoing_requests"] >= ingresses * share, method

@@ -22,12 +22,12 @@ class Clock:
         return self.now
 
 
-def make(limits=None, replicas=None, on_refused=lambda m: None):
+def make(limits=None, replicas=None):
     clock = Clock()
     seen: list[tuple[str, int]] = []
     methods = ["default", "mapping", "search", "regional"]
     running = (lambda m: None) if replicas is None else replicas.get
-    adm = Admission(methods, limits, lambda m, v: seen.append((m, v)), clock, running, on_refused)
+    adm = Admission(methods, limits, lambda m, v: seen.append((m, v)), clock, running)
     return adm, clock, seen
 
 
@@ -73,8 +73,7 @@ def test_the_limit_follows_the_methods_running_replicas():
 
 
 def test_big_pictures_take_one_share_each_so_every_replica_gets_one():
-    refused: list[str] = []
-    adm, _, _ = make({"mapping": 3}, {"mapping": 2}, refused.append)
+    adm, _, _ = make({"mapping": 3}, {"mapping": 2})
     with adm.admit("mapping", pic(1024)) as first, adm.admit("mapping", pic(2048)) as second:
         assert first == second == 3 and adm.inflight["mapping"] == 6
         with pytest.raises(Overloaded, match=r"mapping is saturated \(6 of 6 in flight\)"):
@@ -83,7 +82,8 @@ def test_big_pictures_take_one_share_each_so_every_replica_gets_one():
         with pytest.raises(Overloaded):  # full: even a small one waits for room
             with adm.admit("mapping", pic(256)):
                 pass
-    assert refused == ["mapping", "mapping"]  # each refusal tells the replicas' view to look again
+    assert adm.chain_saturated("mapping") is False  # default has not pushed back
+    assert adm.load() == {"mapping": 1.0}  # the refusals are remembered: the router sees it busy
 
 
 def test_an_exploration_refused_is_not_backpressure():

@@ -123,12 +123,12 @@ def test_running_replicas_for_admission_are_kept_fresh_from_the_first_request():
     run(scenario())
 
 
-def test_the_background_view_refreshes_fast_only_while_someone_asks(monkeypatch):
+def test_the_background_view_refreshes_every_refresh_s_from_the_first_request(monkeypatch):
     from tracewise_serve import health as module
 
     monkeypatch.setattr(module, "REFRESH_S", 0.01)  # ticks; the clock below decides what is due
     now = [1000.0]
-    source = Source(ALL_UP)
+    source = Source({**ALL_UP, "method-mapping": 1})
     health = Health(source, clock=lambda: now[0])
 
     async def ticks(n: int, step: float) -> None:
@@ -137,37 +137,20 @@ def test_the_background_view_refreshes_fast_only_while_someone_asks(monkeypatch)
             await asyncio.sleep(0.02)
 
     async def scenario():
+        await ticks(3, 1.0)
+        assert source.calls == 0  # nothing asked for it yet
         health.start()
-        await ticks(3, 1.0)  # no one asked: admission's slow refresh only (the first one)
-        idle = source.calls
-        await health.fresh()  # a health check
-        await ticks(3, 1.0)  # asked just now: every second
-        asked = source.calls - idle
-        await ticks(8, 5.0)  # no check for a while: back to every IDLE_REFRESH_S
-        return idle, asked, source.calls - idle - asked
-
-    idle, asked, later = run(scenario())
-    assert idle == 1 and asked >= 3
-    assert later <= 40 / module.IDLE_REFRESH_S + 2  # about one every 10 s of the 40 s
-
-
-def test_a_refusal_at_the_limit_looks_again_at_most_every_nudge_s():
-    from tracewise_serve.health import NUDGE_S
-
-    now = [1000.0]
-    source = Source({**ALL_UP, "method-mapping": 1})
-    health = Health(source, clock=lambda: now[0])
-
-    async def scenario():
-        await health.refresh()
+        health.start()  # one loop, however many requests start it
+        await ticks(1, 0.0)
         source.snapshot["method-mapping"] = 3  # Serve started two more
-        health.nudge("mapping")  # just refreshed: not again yet
-        await asyncio.sleep(0)
-        assert source.calls == 1 and health.running("mapping") == 1
-        now[0] += NUDGE_S + 0.1
-        health.nudge("mapping")
-        health.nudge("mapping")  # one look, however many refusals
-        await asyncio.sleep(0.05)
-        assert source.calls == 2 and health.running("mapping") == 3
+        await ticks(5, 1.0)
+        assert 4 <= source.calls <= 7 and health.running("mapping") == 3
+        await health.fresh()  # just refreshed: a check does not look again
+        calls = source.calls
+        await health.fresh()
+        assert source.calls == calls
+        await health.stop()
+        await ticks(3, 1.0)
+        assert source.calls == calls  # stopped
 
     run(scenario())
