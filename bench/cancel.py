@@ -23,6 +23,7 @@ from loadgen import emit, machine, start_service, stop_service
 from PIL import Image
 
 from tracewise.dataset import logos
+from tracewise.decode import encode
 from tracewise_client.client import _metadata, build_request
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
@@ -104,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     small = lg.png.read_bytes()
     big_im = Image.open(lg.png).convert("RGBA")
     big_im = big_im.resize((big_im.width * 4, big_im.height * 4), Image.LANCZOS)
-    import io
-
-    buf = io.BytesIO()
-    big_im.save(buf, "PNG")
-    images = {f"{Image.open(lg.png).width} px": small, f"{big_im.width} px": buf.getvalue()}
+    images = {f"{Image.open(lg.png).width} px": small, f"{big_im.width} px": encode(big_im)}
 
     target = start_service(dashboard=True)
     rows = []

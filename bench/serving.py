@@ -31,6 +31,7 @@ import numpy as np
 from loadgen import emit, free_port, machine
 
 from tracewise.dataset import logos, render_svg_file
+from tracewise.decode import encode
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
@@ -72,16 +73,6 @@ def _what(exc: Exception) -> str:
     if isinstance(exc, grpc.aio.AioRpcError):
         return f"{exc.code().name}: {(exc.details() or '')[:80]}"
     return f"{type(exc).__name__}: {str(exc)[:80]}"
-
-
-def _png(rgba: np.ndarray) -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    buf = BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, "PNG")
-    return buf.getvalue()
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -220,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     images = [
-        lg.png.read_bytes() if a.size is None else _png(render_svg_file(lg.svg, a.size)) for lg in logos()
+        lg.png.read_bytes() if a.size is None else encode(render_svg_file(lg.svg, a.size)) for lg in logos()
     ]
     levels = [int(x) for x in a.concurrency.split(",")]
     n = a.requests

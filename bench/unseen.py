@@ -37,7 +37,7 @@ from PIL import Image
 from tracewise import peers
 from tracewise.benchmark import machine, markdown, run_one, summarise
 from tracewise.dataset import Logo, logos
-from tracewise.decode import decode
+from tracewise.decode import decode, encode
 from tracewise.methods.mapping import default_model
 from tracewise.params import Params
 from tracewise.training import mapping as training
@@ -89,13 +89,9 @@ def pictures(svgs: dict[str, tuple[str, int, int]], size: int) -> list[tuple[Log
         rgba = np.asarray(Image.fromarray(rgba).convert("RGBA"))
         if min(rgba.shape[:2]) < 8:
             continue
-        png = io.BytesIO()
-        Image.fromarray(rgba).save(png, "PNG")
         a = rgba[:, :, 3:4] / 255.0
         white = (rgba[:, :, :3] * a + 255 * (1 - a)).astype(np.uint8)
-        jpg = io.BytesIO()
-        Image.fromarray(white).save(jpg, "JPEG", quality=70)
-        for kind, data in (("png", png.getvalue()), ("jpeg", jpg.getvalue())):
+        for kind, data in (("png", encode(rgba)), ("jpeg", encode(white, "JPEG", quality=70))):
             out.append((Logo(name, kind, path, path, 0), data, kind))
     return out
 

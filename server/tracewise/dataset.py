@@ -18,7 +18,7 @@ import numpy as np
 import resvg_py
 from PIL import Image
 
-from .decode import Picture, decode, from_array
+from .decode import Picture, decode, encode, from_array
 
 CATEGORIES = ("simple", "text", "gradient", "complex")
 
@@ -114,9 +114,7 @@ def augmentations(
         elif kind == "background":
             yield kind, from_array((rgb * a + bg * (1 - a)).clip(0, 255).astype(np.uint8))
         elif kind == "jpeg":
-            buf = io.BytesIO()
-            Image.fromarray(white).save(buf, "JPEG", quality=jpeg_quality)
-            yield kind, decode(buf.getvalue())
+            yield kind, decode(encode(white, "JPEG", quality=jpeg_quality))
         elif kind == "noise":
             noisy = white.astype(np.float32) + rng.normal(0, 4.0, white.shape)
             yield kind, from_array(noisy.clip(0, 255).astype(np.uint8))

@@ -139,6 +139,15 @@ def working(picture: Picture, max_pixels: int = TRACE_MAX_PIXELS) -> Picture:
     return Picture(rgba=np.asarray(im.convert("RGBA"), dtype=np.uint8).copy(), format=picture.format)
 
 
+def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    """``image`` (an array of pixels or a PIL image) encoded as ``fmt`` (PIL's format names and
+    save options): decode's inverse, for the benchmarks, the tests and the peers' inputs."""
+    im = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    buf = io.BytesIO()
+    im.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
 def from_array(rgba: np.ndarray) -> Picture:
     """Wrap an in-memory array (RGB or RGBA uint8) as a Picture, with the same size checks."""
     if rgba.ndim != 3 or rgba.shape[2] not in (3, 4) or rgba.dtype != np.uint8:

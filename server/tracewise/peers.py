@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import subprocess
 import numpy as np
 from PIL import Image
 
-from .decode import ALPHA_THRESHOLD, Picture, prepare
+from .decode import ALPHA_THRESHOLD, Picture, encode, prepare
 from .params import Params
 from .trace import trace
 
@@ -38,11 +37,9 @@ def potrace_available() -> bool:
 def _potrace_layer(mask: np.ndarray, colour: str) -> str:
     """One Potrace pass over a boolean mask (True = ink), as an SVG ``<g>`` filled with ``colour``."""
     im = Image.fromarray(np.where(mask, 0, 255).astype(np.uint8)).convert("1")
-    buf = io.BytesIO()
-    im.save(buf, "PPM")
     out = subprocess.run(
         ["potrace", "--svg", "--flat", "--color", colour, "--output", "-", "-"],
-        input=buf.getvalue(),
+        input=encode(im, "PPM"),
         capture_output=True,
         check=True,
         timeout=60,

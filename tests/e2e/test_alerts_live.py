@@ -21,6 +21,7 @@ import yaml
 from PIL import Image
 
 from tests.support import prometheus
+from tracewise.decode import encode
 from tracewise_client import Client, rich_details
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
@@ -75,9 +76,7 @@ def _pictures(base: bytes, side: int, n: int, salt: int) -> list[bytes]:
     for i in range(n):
         a = arr.copy()
         a[(salt + i) % side, (salt + i) // side % side, :3] ^= 1
-        buf = io.BytesIO()
-        Image.fromarray(a).save(buf, "PNG")
-        out.append(buf.getvalue())
+        out.append(encode(a))
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.corpus import cases, logo, mutations
+from tracewise.decode import encode
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
@@ -57,14 +58,11 @@ def test_corpus_case(stub, case):
 
 def test_fuzzed_images_get_definite_answers_and_the_service_stays_up(stub, dev_logos):
     vectorize, health = stub
-    import io
 
     from PIL import Image
 
     seeds = [lg.png.read_bytes() for lg in dev_logos[:4]]
-    buf = io.BytesIO()
-    Image.fromarray(logo(32)).convert("RGB").save(buf, "JPEG")
-    seeds.append(buf.getvalue())
+    seeds.append(encode(Image.fromarray(logo(32)).convert("RGB"), "JPEG"))
     outcomes: dict[str, int] = {}
     for data in mutations(seeds, 40, seed=11):
         code, details, _ = call(vectorize, data, {"method": pb.METHOD_DEFAULT})

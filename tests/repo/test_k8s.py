@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.support.kustomize import render
-from tracewise_serve.local import PROXY_MAX_MESSAGE_BYTES
+from tracewise_serve.local import CONTROL_LOOP_INTERVAL_S, PROXY_MAX_MESSAGE_BYTES
 from tracewise_serve.metrics import exported_names
 from tracewise_serve.tracing import EXPORTER_PATH, tracing_env
 
@@ -200,6 +200,7 @@ def test_tracing_env_on_head_and_workers_reaches_the_collector(name, ratio):
     assert env["RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH"] == EXPORTER_PATH
     assert set(expected) <= set(env) and env["RAY_SERVE_TRACING_SAMPLING_RATIO"] == ratio
     assert int(env["RAY_SERVE_GRPC_MAX_MESSAGE_SIZE"]) == PROXY_MAX_MESSAGE_BYTES
+    assert env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == CONTROL_LOOP_INTERVAL_S  # as `tracewise serve` runs it
     # Ray's logs (the access log among them) rotate: bounded disk on every pod
     assert int(env["RAY_ROTATION_MAX_BYTES"]) > 0 and int(env["RAY_ROTATION_BACKUP_COUNT"]) > 0
     host, port = re.fullmatch(r"http://([\w-]+):(\d+)", env["OTEL_EXPORTER_OTLP_ENDPOINT"]).groups()

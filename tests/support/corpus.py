@@ -7,7 +7,6 @@ corpus is reproducible and needs no binary fixtures.
 
 from __future__ import annotations
 
-import io
 import random
 import struct
 import zlib
@@ -16,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from tracewise.decode import encode
 
 OK = ("OK",)
 INVALID = ("INVALID_ARGUMENT",)
@@ -34,15 +35,10 @@ class Case:
 
 
 def _png(arr: np.ndarray, **kw: Any) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG", **kw)
-    return buf.getvalue()
+    return encode(arr, "PNG", **kw)
 
 
-def _encode(im: Image.Image, fmt: str, **kw: Any) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kw)
-    return buf.getvalue()
+_encode = encode
 
 
 def logo(size: int = 64) -> np.ndarray:
