@@ -41,7 +41,7 @@ class Outcome:
     code: str
     seconds: float
     started: float  # monotonic, relative to the run's start
-    fallback: bool = False
+    fallback: str = ""  # why the first method asked did not answer (the reason's kind), or ""
     detail: str = ""
     node: str = ""  # the Ray node whose replica answered (the report's node_id)
 
@@ -65,7 +65,12 @@ class Failed(Exception):
         self.detail = detail[:300]
 
 
-Send = Callable[[bytes], Awaitable[tuple[bool, str]]]  # one request: (fell back?, node id)
+Send = Callable[[bytes], Awaitable[tuple[str, str]]]  # one request: (why it fell back or "", node id)
+
+
+def _why(reasons: list[str]) -> str:
+    """The kind of the first fallback's reason ("overloaded", "failed", "timed out", ...), or ""."""
+    return reasons[0].split(":")[0] if reasons else ""
 
 
 def _code(code: str, detail: str) -> str:
@@ -77,14 +82,14 @@ def _code(code: str, detail: str) -> str:
 def raw_sender(stub: pb_grpc.VectorizeServiceStub, method: str, timeout: float, api_key: str | None) -> Send:
     """Plain grpc.aio, no retries: the service's own answers."""
 
-    async def send(image: bytes) -> tuple[bool, str]:
+    async def send(image: bytes) -> tuple[str, str]:
         try:
             resp = await stub.Vectorize(
                 build_request(image, method=method), timeout=timeout, metadata=_metadata(api_key, timeout)
             )
         except grpc.aio.AioRpcError as exc:
             raise Failed(_code(exc.code().name, exc.details() or ""), exc.details() or "") from None
-        return bool(resp.report.fallbacks), resp.report.node_id
+        return _why([f.reason for f in resp.report.fallbacks]), resp.report.node_id
 
     return send
 
@@ -93,12 +98,12 @@ def sdk_sender(client: Any, method: str, timeout: float) -> Send:
     """Through ``AsyncClient.vectorize``: what a user gets, retries included."""
     from tracewise_client import TracewiseError
 
-    async def send(image: bytes) -> tuple[bool, str]:
+    async def send(image: bytes) -> tuple[str, str]:
         try:
             r = await client.vectorize(image, method=method, timeout=timeout)
         except TracewiseError as exc:
             raise Failed(_code(exc.code, exc.message), exc.message) from None
-        return bool(r.fallbacks), r.node_id
+        return _why([f["reason"] for f in r.fallbacks]), r.node_id
 
     return send
 
@@ -232,6 +237,7 @@ def summary(outcomes: list[Outcome], wall: float) -> dict:
         "shed_p99_ms": float(np.percentile(shed, 99) * 1000) if shed else float("nan"),
         "by_proxy": sum(1 for o in shed_outcomes if RAY_PROXY_DROPPED in o.detail),
         "fallbacks": sum(1 for o in outcomes if o.fallback),
+        "fallback_kinds": dict(Counter(o.fallback for o in outcomes if o.fallback)),
         "lost": sum(codes[c] for c in LOST_CODES),
         "codes": dict(codes),
         "examples": {o.code: o.detail for o in outcomes if o.code != "OK"},
@@ -244,8 +250,9 @@ def window_row(outcomes: list[Outcome], label: str, lo: float, hi: float) -> tup
     sel = [o for o in outcomes if lo <= o.started < hi]
     w = summary(sel, max(hi - lo, 1e-9))
     other = {k: v for k, v in w["codes"].items() if k != "OK"}
+    kinds = f" {w['fallback_kinds']}" if w["fallbacks"] else ""  # why: overloaded, failed, ...
     row = (
-        f"| {label} | {w['requests']} | {100 * w['ok_rate']:.2f}% | {w['lost']} | {w['fallbacks']} "
+        f"| {label} | {w['requests']} | {100 * w['ok_rate']:.2f}% | {w['lost']} | {w['fallbacks']}{kinds} "
         f"| {other or '-'} |"
     )
     return row, sel

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
@@ -30,7 +31,7 @@ from tracewise_client.v1 import vectorize_pb2 as pb
 
 from . import access_log, convert, http_api
 from .auth import ApiKeys
-from .dataplane import MAX_REQUEST_BYTES, Backpressure, DataPlane, Progress, Request
+from .dataplane import MAX_REQUEST_BYTES, Backpressure, DataPlane, Progress, ReplicaLost, Request
 from .health import Health, services
 from .metrics import Metrics
 from .status import DETAILS_KEY, to_status
@@ -59,6 +60,8 @@ class ServeMethods:
             return answer
         except BackPressureError as exc:
             raise Backpressure(str(exc)) from exc
+        except RayActorError as exc:  # the replica died or is unreachable (ActorDiedError, ...)
+            raise ReplicaLost(f"{type(exc).__name__}") from exc
         except asyncio.CancelledError:
             response.cancel()  # type: ignore[no-untyped-call]  # the caller gave up: stop the replica's work too, not only the wait
             raise

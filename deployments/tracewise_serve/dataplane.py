@@ -44,6 +44,11 @@ class Backpressure(Exception):
     """A method's replicas refused the call (their queues are full)."""
 
 
+class ReplicaLost(Exception):
+    """The replica running the call died or became unreachable: another replica of the same
+    method may answer it (the call is tried there once before falling back)."""
+
+
 class Methods(Protocol):
     """The method deployments as the data plane calls them (Ray handles in the service)."""
 
@@ -156,6 +161,7 @@ class DataPlane:
         self, method: str, picture: Picture | Encoded, objective: Objective, plan: budget.Budget
     ) -> tuple[dict[str, Any], tuple[dict[str, str], ...]]:
         fallbacks: list[dict[str, str]] = []
+        retried: set[str] = set()
         current: str | None = method
         seconds = plan.seconds
         while current is not None:
@@ -168,6 +174,14 @@ class DataPlane:
                         raise
                     annotate(s, outcome="ok", ssim=result["ssim"], svg_bytes=result["svg_bytes"])
                 return result, tuple(fallbacks)
+            except ReplicaLost as exc:
+                if current not in retried:  # once more, on another replica of the same method
+                    retried.add(current)
+                    log.warning("method %s lost its replica (%s): trying another", current, exc)
+                    trace.get_current_span().add_event("tracewise.retry", {"tracewise.method": current})
+                    seconds = plan.left()
+                    continue
+                reason = "failed: replica lost twice"
             except TracewiseError as exc:
                 if exc.grpc_code in ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"):
                     raise  # the request's fault: no other method helps

@@ -13,7 +13,7 @@ from tests.conftest import encode
 from tracewise.errors import InvalidParameter, Unavailable
 from tracewise.objective import Objective
 from tracewise_serve import budget
-from tracewise_serve.dataplane import Backpressure, DataPlane, Request
+from tracewise_serve.dataplane import Backpressure, DataPlane, ReplicaLost, Request
 from tracewise_serve.status import DeadlineTooShort, Overloaded
 
 
@@ -23,7 +23,8 @@ def answer(method: str, **extra) -> dict:
 
 
 class FakeMethods:
-    """``script[method]``: "ok", an exception to raise, "hang" (never answers) or "backpressure"."""
+    """``script[method]``: "ok", an exception to raise, "hang" (never answers) or "backpressure";
+    or a list of those, one per call in turn."""
 
     def __init__(self, **script) -> None:
         self.script = script
@@ -34,6 +35,8 @@ class FakeMethods:
         self.calls.append((method, deadline - time.time()))
         self.pictures.append(picture)
         what = self.script.get(method, "ok")
+        if isinstance(what, list):
+            what = what.pop(0) if what else "ok"
         if what == "hang":
             await asyncio.sleep(3600)
         if what == "backpressure":
@@ -84,6 +87,18 @@ def test_a_failing_method_falls_back_to_the_next_cheaper_one_and_says_so(png):
     assert served.fallbacks == ({"from": "search", "reason": "failed: RuntimeError"},)
     assert served.arm is None  # what ran is not an arm the router could have chosen
     assert [m for m, _ in methods.calls] == ["search", "mapping"]
+
+
+def test_a_call_whose_replica_died_is_tried_once_more_on_the_same_method(png):
+    methods = FakeMethods(mapping=[ReplicaLost("ActorDiedError")])
+    served = run(plane(methods).vectorize(req(png, "mapping")))
+    assert served.method == "mapping" and served.fallbacks == ()  # answered at mapping's quality
+    assert [m for m, _ in methods.calls] == ["mapping", "mapping"]
+    methods = FakeMethods(mapping=[ReplicaLost("ActorDiedError"), ReplicaLost("ActorDiedError")])
+    served = run(plane(methods).vectorize(req(png, "mapping")))  # lost twice: the cheaper method
+    assert served.method == "default"
+    assert served.fallbacks == ({"from": "mapping", "reason": "failed: replica lost twice"},)
+    assert [m for m, _ in methods.calls] == ["mapping", "mapping", "default"]
 
 
 def test_a_method_that_overruns_is_given_up_and_the_fallback_still_gets_time(png, monkeypatch):
