@@ -39,7 +39,8 @@ def deploy(config: dict, count: int) -> None:
         if d["name"] == "method-mapping":
             d.pop("autoscaling_config", None)
             d["num_replicas"] = count
-            # the room admission gives mapping fits in its replicas (serve_config.yaml)
+            # the room admission gives mapping fits in its replicas, plus the 2 of slack
+            # serve_config.yaml gives for the routers' uneven split (its comment says why)
             share = int(app_cfg["args"]["inflight_limits"]["mapping"])
             d["max_ongoing_requests"] = max(int(d["max_ongoing_requests"]), ingresses * share + 2)
         if d["name"] == "Ingress":

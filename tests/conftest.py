@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tracewise.decode
 from tracewise.dataset import logos
 
 
@@ -25,9 +24,6 @@ def logo_by_category(dev_logos):
 @pytest.fixture(scope="session")
 def wordmark_png(dev_logos) -> bytes:
     return next(lg for lg in dev_logos if lg.category == "text").png.read_bytes()
-
-
-encode = tracewise.decode.encode  # the tests' name for it (many import it from here)
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ class ServeMethods:
         except BackPressureError as exc:
             raise Backpressure(str(exc)) from exc
         except RayActorError as exc:  # the replica died or is unreachable (ActorDiedError, ...)
-            raise ReplicaLost(f"{type(exc).__name__}") from exc
+            raise ReplicaLost(type(exc).__name__) from exc
         except asyncio.CancelledError:
             response.cancel()  # type: ignore[no-untyped-call]  # the caller gave up: stop the replica's work too, not only the wait
             raise

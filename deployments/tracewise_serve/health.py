@@ -38,7 +38,7 @@ Snapshot = dict[str, int]
 def serve_snapshot(app: str = "tracewise") -> Snapshot:
     """Running replicas per deployment of ``app``, as Serve's controller sees them (blocking): the
     controller's answer behind ``serve.status()``, read as the plain dict it is (the same counts:
-    tests/e2e/test_service.py)."""
+    tests/e2e/test_serve.py)."""
     from ray.serve.context import _get_global_client
 
     client = _get_global_client(raise_if_no_controller_running=True)  # raises when Serve is gone

@@ -247,8 +247,8 @@ def test_cli_health_probe(service, capsys):
 def test_a_2048_px_logo_converts_through_the_service(client):
     """Real exports are 1024-2048 px: a 2048 x 2048 PNG is converted, never refused, and is at
     least VTracer's defaults."""
-    from tests.conftest import encode
     from tests.unit.test_decode import _big_logo
+    from tracewise.decode import encode
 
     r = client.vectorize(encode(_big_logo(2048, 2048)), method="mapping", timeout=120)
     assert 'width="2048" height="2048"' in r.svg and r.method_used == "mapping" and not r.fallbacks

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from tests.conftest import encode
 from tests.support.http_ingress import METHODS, serving
+from tracewise.decode import encode
 from tracewise_serve.http_api import ROUTES
 from tracewise_serve.openapi import OPENAPI
 

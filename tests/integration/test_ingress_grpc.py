@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import encode
+from tracewise.decode import encode
 from tracewise_client import Client, TracewiseError
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 from tracewise_serve import app

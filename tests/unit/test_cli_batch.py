@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import encode
+from tracewise.decode import encode
 from tracewise_cli import main
 
 

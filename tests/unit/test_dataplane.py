@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import encode
+from tracewise.decode import encode
 from tracewise.errors import InvalidParameter, Unavailable
 from tracewise.objective import Objective
 from tracewise_serve import budget

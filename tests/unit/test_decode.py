@@ -9,8 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests.conftest import encode
-from tracewise.decode import DEFAULT_MAX_PIXELS, TRACE_MAX_PIXELS, decode, from_array, prepare, working
+from tracewise.decode import (
+    DEFAULT_MAX_PIXELS,
+    TRACE_MAX_PIXELS,
+    decode,
+    encode,
+    from_array,
+    prepare,
+    working,
+)
 from tracewise.errors import ImageTooLarge, InvalidImage, TracewiseError
 
 
@@ -181,8 +188,7 @@ def test_pictures_above_the_tracing_limit_get_a_working_resolution():
 
 
 def test_probe_checks_the_header_alone_with_decodes_errors(two_squares):
-    from tests.conftest import encode
-    from tracewise.decode import Encoded, ImageTooLarge, decode, probe
+    from tracewise.decode import Encoded, ImageTooLarge, decode, encode, probe
 
     png = encode(two_squares)
     e = probe(png)

@@ -6,9 +6,8 @@ No timing asserts here (speed lives in bench/); budgets are small to keep the su
 import numpy as np
 import pytest
 
-from tests.conftest import encode
 from tracewise import objective as objective_module
-from tracewise.decode import decode
+from tracewise.decode import decode, encode
 from tracewise.engine import vectorize
 from tracewise.errors import InvalidParameter
 from tracewise.methods import mapping, regional

@@ -20,7 +20,7 @@ def test_compact_draws_the_same_and_is_smaller(wordmark_png):
 
 
 def test_padding_is_undone_by_viewbox(two_squares):
-    from tests.conftest import encode
+    from tracewise.decode import encode
 
     pic = decode(encode(two_squares))
     svg = trace(prepare(pic), Params())
