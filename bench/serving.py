@@ -205,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument(
+        "--ray-router",
+        action="store_true",
+        help="then the service once more with Ray's default request router on the work-bounded "
+        "methods instead of routing.py's, the same steps (the router's A/B in one run)",
+    )
+    ap.add_argument(
         "--tracing",
         action="store_true",
         help="trace every request (sampling 1.0) into an OTLP/gRPC receiver on loopback, to compare",
@@ -256,6 +262,18 @@ def main(argv: list[str] | None = None) -> int:
         local.stop()
         if receiver is not None:
             receiver.__exit__()
+    failures = Counter(FAILURES)
+    ray_routed: dict[int, tuple] = {}
+    if a.ray_router:
+        for d in config["applications"][0]["deployments"]:
+            d.pop("request_router_config", None)
+        addresses = local.start(config, grpc_port=free_port(), dashboard=False)
+        try:
+            through_service(addresses["grpc"], images, 4 * a.replicas, a.replicas)
+            for c in levels:
+                ray_routed[c] = through_service(addresses["grpc"], images, n, c)
+        finally:
+            local.stop()
 
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; {n} requests "
@@ -281,8 +299,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{pct(hl, 99):.0f} ms, {pct(hl, 50) / pct(served[first][1], 50) - 1:+.0%} against gRPC at "
         f"{first} in flight (target within 10%){f', {he} errors' if he else ''}.",
     ]
-    if FAILURES:
-        lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in FAILURES.most_common())]
+    if failures:
+        lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in failures.most_common())]
+    if ray_routed:
+        lines += [
+            "",
+            "The same steps through the service with Ray's default request router on the "
+            "work-bounded methods (routing.py's replaced), started after the run above:",
+            "",
+        ]
+        lines += comparison("in flight", plain, ray_routed)[0]
     used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
     total = sum(used.values()) or 1.0
     lines += [

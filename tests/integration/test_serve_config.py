@@ -59,3 +59,21 @@ def test_a_work_bounded_methods_replicas_take_all_the_room_admission_gives():
     for method in WORK_BOUNDED:
         share = app["args"]["inflight_limits"][method]
         assert deployments[f"method-{method}"]["max_ongoing_requests"] >= ingresses * share, method
+
+
+def test_a_work_bounded_methods_calls_are_routed_by_a_fresh_look_and_the_others_by_rays_default():
+    """Their replicas queue what they take (above), so a call routed on a stale view waits behind
+    another while a replica idles (routing.py); a time-bounded method's replica takes one call and
+    refuses the next, which Ray's default router handles."""
+    from tracewise_serve.routing import ROUTER_PATH, FreshLookRouter
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    deployments = {d["name"]: d for d in cfg["applications"][0]["deployments"]}
+    for method in METHOD_NAMES:
+        d = deployments[f"method-{method}"]
+        routing = d.get("request_router_config")
+        if method in WORK_BOUNDED:
+            assert routing is not None and routing["request_router_class"] == ROUTER_PATH, method
+            FreshLookRouter.__new__(FreshLookRouter).initialize_state(**routing["request_router_kwargs"])
+        else:
+            assert routing is None and d["max_ongoing_requests"] == 1, method

@@ -1,0 +1,113 @@
+"""Which replica of a method takes a call: Ray Serve's request router for the work-bounded methods.
+
+Ray's default router picks two random replicas and sends to the one with the shorter queue, as
+its cache knows it: the lengths a replica reported when it last accepted one of this router's
+calls, plus this router's own sends and completions. Each ingress replica has its own router, so
+what the other ingress sent since is missing, and two calls in flight on two replicas often land
+on the same one: a replica of a work-bounded method runs one engine call at a time (worker.py),
+so the second waits while the other replica idles. At 1024 px, 2 in flight on 2 replicas, 22% of
+calls waited so, 0.36 s on average, and throughput was 0.80 req/s; reading both queues fresh
+before each call, 1.07 (bench/serving.py). A fresh look costs a round trip to each candidate
+(~1-5 ms of latency and CPU on a 2-core box), which a 256 px call (~0.1 s of work, where the
+same collisions cost ~7 ms on average) does not repay. So a call whose picture has at least
+``look_pixels`` is sent after a fresh look at its two candidates; a smaller one is routed as Ray
+routes it. The replica's slot, not this, keeps the order of the calls it takes.
+
+Time-bounded methods (search, regional) take one call per replica (``max_ongoing_requests: 1``),
+so a replica that is busy refuses and Ray's router tries the other: they keep Ray's default.
+
+Deployments name it in serve_config.yaml (``request_router_config``) with its kwargs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from ray.exceptions import ActorDiedError
+
+# The default router's class, as Ray's own RequestRouterConfig names it by default.
+from ray.serve._private.request_router.pow_2_router import PowerOfTwoChoicesRequestRouter
+from ray.serve.request_router import PendingRequest, RunningReplica
+
+from tracewise.decode import Encoded, Picture
+
+ROUTER_PATH = "tracewise_serve.routing:FreshLookRouter"
+# 512 x 512: four times the 256 px reference of admission.py, where a call's work (~0.4 s of
+# mapping) is well over the round trips a fresh look costs.
+DEFAULT_LOOK_PIXELS = 512 * 512
+# How long a look waits for a queue length: an idle replica answers in a few ms; a busy one only
+# when its engine thread lets go of the GIL (a VTracer call holds it throughout).
+LOOK_DEADLINE_S = 0.05
+
+
+def pixels(pending: PendingRequest | None) -> int | None:
+    """The pixels of the picture a method call carries (``run``/``run_stream``: its first
+    argument), or None for a call without one (Serve's own, or an unknown shape)."""
+    if pending is None or not pending.args:
+        return None
+    picture = pending.args[0]
+    if isinstance(picture, (Picture, Encoded)):
+        return picture.width * picture.height
+    return None
+
+
+class FreshLookRouter(PowerOfTwoChoicesRequestRouter):
+    """Power of two choices, with the two queues read fresh for a call worth the look."""
+
+    look_pixels = DEFAULT_LOOK_PIXELS
+
+    def initialize_state(self, look_pixels: int = DEFAULT_LOOK_PIXELS, **kwargs: Any) -> None:
+        """``request_router_kwargs`` from the deployment's config."""
+        super().initialize_state(**kwargs)  # type: ignore[no-untyped-call]  # Ray's is untyped
+        if look_pixels < 0:
+            raise ValueError(f"look_pixels must be >= 0, got {look_pixels}")
+        self.look_pixels = int(look_pixels)
+
+    def worth_a_look(self, pending: PendingRequest | None) -> bool:
+        n = pixels(pending)
+        return n is not None and n >= self.look_pixels
+
+    async def choose_replicas(
+        self,
+        candidate_replicas: list[RunningReplica],
+        pending_request: PendingRequest | None = None,
+    ) -> list[list[RunningReplica]]:
+        ranks: list[list[RunningReplica]] = await super().choose_replicas(candidate_replicas, pending_request)
+        chosen = [replica for rank in ranks for replica in rank]
+        if len(chosen) < 2 or not self.worth_a_look(pending_request):
+            return ranks
+        queues = await self.look(chosen)
+        # One rank each, shortest queue first (Ray's router takes the first whose cached length
+        # is under its max_ongoing_requests; one not read is read by Ray's router if reached).
+        order = sorted(chosen, key=lambda r: queues.get(r.replica_id, math.inf))
+        return [[replica] for replica in order]
+
+    async def look(self, replicas: list[RunningReplica]) -> dict[Any, int]:
+        """The replicas' queue lengths now, read at once: it stops at the first idle one (a busy
+        replica answers late, when its engine thread lets go of the GIL) or after
+        ``LOOK_DEADLINE_S``. What was read goes into Ray's cache; what was not is dropped from it."""
+        asked = {asyncio.ensure_future(r.get_queue_len(deadline_s=LOOK_DEADLINE_S)): r for r in replicas}
+        queues: dict[Any, int] = {}
+        waiting = set(asked)
+        end = asyncio.get_running_loop().time() + LOOK_DEADLINE_S
+        while waiting and 0 not in queues.values():
+            left = end - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            done, waiting = await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                replica = asked[task]
+                exc = task.exception()
+                if exc is None:
+                    queues[replica.replica_id] = task.result()
+                    self.on_new_queue_len_info(replica.replica_id, task.result())
+                elif isinstance(exc, ActorDiedError):
+                    self.on_replica_actor_died(replica.replica_id)
+                else:  # unavailable now, or anything else: Ray's router reads it again if it needs it
+                    self.on_replica_actor_unavailable(replica.replica_id)
+        for task in waiting:
+            task.cancel()
+            self.on_replica_actor_unavailable(asked[task].replica_id)  # not read: no cached guess
+        return queues

@@ -1,0 +1,141 @@
+"""The request router of the work-bounded methods (tracewise_serve/routing.py): Ray's real router
+class, with small fake replicas that answer their queue length."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from ray.exceptions import ActorDiedError
+from ray.serve._private.common import DeploymentHandleSource, DeploymentID, ReplicaID, RequestMetadata
+from ray.serve.request_router import PendingRequest
+
+from tracewise.decode import Encoded
+from tracewise_serve.routing import DEFAULT_LOOK_PIXELS, LOOK_DEADLINE_S, FreshLookRouter
+
+DEPLOYMENT = DeploymentID(name="method-mapping", app_name="tracewise")
+
+
+class FakeReplica:
+    """What Ray's router reads of a running replica."""
+
+    def __init__(self, name: str, queue: int, answers_after: float = 0.0, error: Exception | None = None):
+        self.replica_id = ReplicaID(unique_id=name, deployment_id=DEPLOYMENT)
+        self.actor_id = name
+        self.node_id = "node"
+        self.availability_zone = None
+        self.multiplexed_model_ids: set[str] = set()
+        self.max_ongoing_requests = 8
+        self.queue = queue
+        self.answers_after = answers_after
+        self.error = error
+        self.asked = 0
+
+    async def get_queue_len(self, *, deadline_s: float) -> int:
+        self.asked += 1
+        await asyncio.sleep(self.answers_after)
+        if self.error is not None:
+            raise self.error
+        return self.queue
+
+
+def call(side: int) -> PendingRequest:
+    """A method call as the ingress makes it: run(picture, objective, deadline)."""
+    meta = RequestMetadata(request_id="r", internal_request_id="r", call_method="run")
+    return PendingRequest(args=[Encoded(b"", side, side, "png"), None, 0.0], kwargs={}, metadata=meta)
+
+
+def new_router() -> FreshLookRouter:
+    return FreshLookRouter(
+        deployment_id=DEPLOYMENT,
+        handle_source=DeploymentHandleSource.REPLICA,
+        use_replica_queue_len_cache=True,
+    )
+
+
+async def router_with(*replicas: FakeReplica, look_pixels: int = DEFAULT_LOOK_PIXELS) -> FreshLookRouter:
+    router = new_router()
+    router.initialize_state(look_pixels=look_pixels)
+    router.update_replicas(list(replicas))
+    await asyncio.sleep(0.01)  # Ray's router reads new replicas' queues once: let it finish
+    for r in replicas:
+        r.asked = 0
+    return router
+
+
+def order(ranks) -> list[str]:
+    return [rank[0].replica_id.unique_id for rank in ranks]
+
+
+def test_a_big_call_goes_to_the_idle_replica_even_when_the_cache_says_otherwise():
+    async def go():
+        busy, idle = FakeReplica("busy", queue=1, answers_after=0.03), FakeReplica("idle", queue=0)
+        router = await router_with(busy, idle)
+        # what this router's cache believes: the other ingress's call on "busy" is not in it
+        router.replica_queue_len_cache.update(busy.replica_id, 0)
+        router.replica_queue_len_cache.update(idle.replica_id, 1)
+        started = time.monotonic()
+        ranks = await router.choose_replicas([busy, idle], call(1024))
+        took = time.monotonic() - started
+        assert order(ranks) == ["idle", "busy"]
+        assert busy.asked == idle.asked == 1
+        assert took < 0.025  # the idle one answered: the busy one's late answer is not awaited
+        assert router.replica_queue_len_cache.get(idle.replica_id) == 0
+        assert router.replica_queue_len_cache.get(busy.replica_id) is None  # not read: no guess kept
+
+    asyncio.run(go())
+
+
+def test_both_busy_the_shorter_queue_first():
+    async def go():
+        a, b = FakeReplica("a", queue=3, answers_after=0.005), FakeReplica("b", queue=1, answers_after=0.01)
+        router = await router_with(a, b)
+        ranks = await router.choose_replicas([a, b], call(1024))
+        assert order(ranks) == ["b", "a"]
+        assert router.replica_queue_len_cache.get(a.replica_id) == 3
+
+    asyncio.run(go())
+
+
+def test_a_small_call_is_routed_from_the_cache_without_a_look():
+    async def go():
+        a, b = FakeReplica("a", queue=0), FakeReplica("b", queue=0)
+        router = await router_with(a, b)
+        ranks = await router.choose_replicas([a, b], call(256))
+        assert sorted(r.replica_id.unique_id for rank in ranks for r in rank) == ["a", "b"]
+        assert a.asked == b.asked == 0
+        assert router.worth_a_look(call(512)) and not router.worth_a_look(call(511))
+
+    asyncio.run(go())
+
+
+def test_a_replica_that_does_not_answer_in_time_is_ranked_last_and_the_look_ends():
+    async def go():
+        stuck, busy = FakeReplica("stuck", queue=0, answers_after=5.0), FakeReplica("busy", queue=2)
+        router = await router_with(stuck, busy)
+        started = time.monotonic()
+        ranks = await router.choose_replicas([stuck, busy], call(2048))
+        assert time.monotonic() - started < LOOK_DEADLINE_S + 0.05
+        assert order(ranks) == ["busy", "stuck"]
+
+    asyncio.run(go())
+
+
+def test_a_dead_replica_is_dropped_from_the_routers_replicas():
+    async def go():
+        dead = FakeReplica("dead", queue=0, error=ActorDiedError())
+        alive = FakeReplica("alive", queue=1, answers_after=0.005)
+        router = await router_with(dead, alive)
+        dead.error = ActorDiedError()
+        ranks = await router.choose_replicas([dead, alive], call(1024))
+        assert order(ranks)[0] == "alive"
+        assert dead.replica_id not in router.curr_replicas
+
+    asyncio.run(go())
+
+
+def test_look_pixels_is_validated():
+    router = new_router()
+    with pytest.raises(ValueError, match="look_pixels"):
+        router.initialize_state(look_pixels=-1)
