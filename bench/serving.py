@@ -7,7 +7,9 @@ one run.
 1. Plain processes: ``--replicas`` worker processes each decoding and running
    ``engine.vectorize(method="mapping")``, fed at each concurrency (requests in flight).
 2. The service with exactly ``--replicas`` mapping replicas (autoscaling off for the run, result
-   cache off), fed the same requests at the same concurrency through grpc.aio.
+   cache off), fed the same requests at the same concurrency through the SDK's asyncio client,
+   with its retries: a call shed with RetryInfo comes back after the delay, as users' calls do,
+   and counts once (its latency from the first attempt).
 3. A no-op RPC through the same path (``GetServiceInfo``: proxy and ingress, no method): the fixed
    cost of a call.
 Reported: throughput and p50/p99 of both at each concurrency, the service's throughput as a share
@@ -32,6 +34,8 @@ from loadgen import emit, free_port, machine
 
 from tracewise.dataset import logos, render_svg_file
 from tracewise.decode import encode
+from tracewise_client import AsyncClient, TracewiseError
+from tracewise_client.client import RetryPolicy
 from tracewise_client.v1 import vectorize_pb2 as pb
 from tracewise_client.v1 import vectorize_pb2_grpc as pb_grpc
 
@@ -72,6 +76,8 @@ FAILURES: Counter[str] = Counter()  # what the errors were, for the report
 def _what(exc: Exception) -> str:
     if isinstance(exc, grpc.aio.AioRpcError):
         return f"{exc.code().name}: {(exc.details() or '')[:80]}"
+    if isinstance(exc, TracewiseError):
+        return f"{exc.code}: {exc.message[:80]}"
     return f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
@@ -152,23 +158,33 @@ def plain_processes(pool: ProcessPoolExecutor, images: list[bytes], n: int, conc
     return asyncio.run(run())
 
 
+class SheddingCounted(RetryPolicy):
+    """The SDK's retry policy, counting the pauses it takes (a shed call comes back after the
+    server's RetryInfo delay, as the SDK's users' calls do)."""
+
+    def pause(self, attempt: int, retry_after: float | None) -> float:
+        RETRIES[f"retried after {'RetryInfo' if retry_after is not None else 'backoff'}"] += 1
+        return super().pause(attempt, retry_after)
+
+
+RETRIES: Counter[str] = Counter()
+
+
 def through_service(target: str, images: list[bytes], n: int, concurrency: int, rpc: str = "Vectorize"):
+    """``Vectorize`` through the SDK's asyncio client (its retries: a call the service shed comes
+    back after the RetryInfo delay and counts once, from its first attempt); ``GetServiceInfo``
+    (the no-op) on a raw stub."""
+
     async def run():
-        async with grpc.aio.insecure_channel(
-            target, options=[("grpc.max_send_message_length", 64 << 20)]
-        ) as ch:
-            stub = pb_grpc.VectorizeServiceStub(ch)
-            metadata = [("x-tracewise-timeout", "60")]
+        async with AsyncClient(target, timeout=60.0, retry=SheddingCounted()) as client:
+            stub = pb_grpc.VectorizeServiceStub(client.channel)
 
             async def call(image: bytes) -> str | None:
                 if rpc == "GetServiceInfo":
                     await stub.GetServiceInfo(pb.GetServiceInfoRequest(), timeout=60)
-                else:
-                    request = pb.VectorizeRequest(image=image, options=pb.Options(method=pb.METHOD_MAPPING))
-                    answer = await stub.Vectorize(request, timeout=60, metadata=metadata)
-                    used = answer.report.method_used
-                    return None if used == pb.METHOD_MAPPING else pb.Method.Name(used)
-                return None
+                    return None
+                answer = await client.vectorize(image, method="mapping")
+                return None if answer.method_used == "mapping" else answer.method_used
 
             return await _feed(call, images, n, concurrency)
 
@@ -239,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in levels:
             plain[c] = plain_processes(pool, images, n, c)
     served: dict[int, tuple] = {}
+    retried: dict[int, int] = {}  # calls the service shed that the SDK sent again, per step
     receiver = None
     if a.tracing:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -254,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         FAILURES.clear()  # the errors listed are the measured steps' only
         before = cpu_by_role()
         for c in levels:
+            RETRIES.clear()
             served[c] = through_service(target, images, n, c)
+            retried[c] = sum(RETRIES.values())
         after = cpu_by_role()
         noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
         http = over_http(addresses["http"], images, n)
@@ -293,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Overhead at concurrency {first}, p50: {overhead:+.1f} ms (target <= 10 ms at 1); the no-op RPC "
         f"(GetServiceInfo through proxy and ingress): p50 {pct(nl, 50):.1f} ms, p99 {pct(nl, 99):.1f} ms"
         f"{f', {ne} errors' if ne else ''}.",
+        "Calls shed and sent again by the SDK (after the RetryInfo delay; counted once, from the "
+        "first attempt): " + ", ".join(f"{retried[c]} at {c} in flight" for c in levels) + ".",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
         f"The same mapping requests one at a time over HTTP/JSON: p50 {pct(hl, 50):.0f} ms, p99 "

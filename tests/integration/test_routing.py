@@ -12,7 +12,7 @@ from ray.serve._private.common import DeploymentHandleSource, DeploymentID, Repl
 from ray.serve.request_router import PendingRequest
 
 from tracewise.decode import Encoded
-from tracewise_serve.routing import DEFAULT_LOOK_PIXELS, LOOK_DEADLINE_S, FreshLookRouter
+from tracewise_serve.routing import DEFAULT_LOOK_PIXELS, FreshLookRouter
 
 DEPLOYMENT = DeploymentID(name="method-mapping", app_name="tracewise")
 
@@ -70,7 +70,7 @@ def order(ranks) -> list[str]:
 
 def test_a_big_call_goes_to_the_idle_replica_even_when_the_cache_says_otherwise():
     async def go():
-        busy, idle = FakeReplica("busy", queue=1, answers_after=0.03), FakeReplica("idle", queue=0)
+        busy, idle = FakeReplica("busy", queue=1, answers_after=0.3), FakeReplica("idle", queue=0)
         router = await router_with(busy, idle)
         # what this router's cache believes: the other ingress's call on "busy" is not in it
         router.replica_queue_len_cache.update(busy.replica_id, 0)
@@ -80,20 +80,25 @@ def test_a_big_call_goes_to_the_idle_replica_even_when_the_cache_says_otherwise(
         took = time.monotonic() - started
         assert order(ranks) == ["idle", "busy"]
         assert busy.asked == idle.asked == 1
-        assert took < 0.025  # the idle one answered: the busy one's late answer is not awaited
+        assert took < 0.25  # the idle one answered: the busy one's late answer is not awaited
         assert router.replica_queue_len_cache.get(idle.replica_id) == 0
-        assert router.replica_queue_len_cache.get(busy.replica_id) is None  # not read: no guess kept
+        await asyncio.sleep(0.4)
+        assert router.replica_queue_len_cache.get(busy.replica_id) == 1  # its late answer, kept
 
     asyncio.run(go())
 
 
-def test_both_busy_the_shorter_queue_first():
+def test_no_look_when_the_cache_shows_every_candidate_busy():
+    """The call queues wherever it goes: Ray's choice of the shorter cached queue stands."""
+
     async def go():
-        a, b = FakeReplica("a", queue=3, answers_after=0.005), FakeReplica("b", queue=1, answers_after=0.01)
+        a, b = FakeReplica("a", queue=0), FakeReplica("b", queue=0)
         router = await router_with(a, b)
+        router.replica_queue_len_cache.update(a.replica_id, 2)
+        router.replica_queue_len_cache.update(b.replica_id, 1)
         ranks = await router.choose_replicas([a, b], call(1024))
-        assert order(ranks) == ["b", "a"]
-        assert router.replica_queue_len_cache.get(a.replica_id) == 3
+        assert a.asked == b.asked == 0
+        assert sorted(r.replica_id.unique_id for rank in ranks for r in rank) == ["a", "b"]
 
     asyncio.run(go())
 
@@ -110,26 +115,29 @@ def test_a_small_call_is_routed_from_the_cache_without_a_look():
     asyncio.run(go())
 
 
-def test_a_replica_that_does_not_answer_in_time_is_ranked_last_and_the_look_ends():
+def test_a_look_among_busy_replicas_ends_at_its_deadline_with_what_it_read():
     async def go():
-        stuck, busy = FakeReplica("stuck", queue=0, answers_after=5.0), FakeReplica("busy", queue=2)
+        stuck, busy = FakeReplica("stuck", queue=1, answers_after=5.0), FakeReplica("busy", queue=2)
         router = await router_with(stuck, busy)
+        router.replica_queue_len_cache.invalidate_key(stuck.replica_id)  # unknown: worth a look
         started = time.monotonic()
         ranks = await router.choose_replicas([stuck, busy], call(2048))
-        assert time.monotonic() - started < LOOK_DEADLINE_S + 0.05
-        assert order(ranks) == ["busy", "stuck"]
+        assert time.monotonic() - started < 2.5  # the deadline (LOOK_DEADLINE_S), not the 5 s answer
+        assert stuck.asked == busy.asked == 1
+        assert sorted(r.replica_id.unique_id for rank in ranks for r in rank) == ["busy", "stuck"]
+        assert router.replica_queue_len_cache.get(busy.replica_id) == 2
 
     asyncio.run(go())
 
 
 def test_a_dead_replica_is_dropped_from_the_routers_replicas():
     async def go():
-        dead = FakeReplica("dead", queue=0, error=ActorDiedError())
+        dead = FakeReplica("dead", queue=0)
         alive = FakeReplica("alive", queue=1, answers_after=0.005)
         router = await router_with(dead, alive)
         dead.error = ActorDiedError()
-        ranks = await router.choose_replicas([dead, alive], call(1024))
-        assert order(ranks)[0] == "alive"
+        await router.choose_replicas([dead, alive], call(1024))
+        assert dead.asked == 1
         assert dead.replica_id not in router.curr_replicas
 
     asyncio.run(go())
