@@ -6,12 +6,17 @@ calls, plus this router's own sends and completions. Each ingress replica has it
 what the other ingress sent since is missing, and two calls in flight on two replicas often land
 on the same one: a replica of a work-bounded method runs one engine call at a time (worker.py),
 so the second waits while the other replica idles. At 1024 px, 2 in flight on 2 replicas, 22% of
-calls waited so, 0.36 s on average, and throughput was 0.80 req/s; reading both queues fresh
-before each call, 1.07 (bench/serving.py). A fresh look costs a round trip to each candidate
-(~1-5 ms of latency and CPU on a 2-core box), which a 256 px call (~0.1 s of work, where the
-same collisions cost ~7 ms on average) does not repay. So a call whose picture has at least
-``look_pixels`` is sent after a fresh look at its two candidates; a smaller one is routed as Ray
-routes it. The replica's slot, not this, keeps the order of the calls it takes.
+calls waited so, 0.36 s on average, and throughput was 0.80 req/s; reading both queues before
+every call (``RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S=0``), 1.07. But a read is a round trip to
+each candidate, and a busy replica answers only when its engine thread lets go of the GIL: at
+256 px (~0.1 s of work, where the collisions cost ~7 ms on average) reading every time lost
+5-15%, and reading busy replicas at 1024 px, 4 in flight, about 10% (BENCHMARKS.md, Serving).
+
+So a call looks only where a stale view goes wrong: its picture has at least ``look_pixels``, and
+Ray's cache shows one of its two candidates idle (or does not know). It asks both at once and
+goes to the first that says it is idle, without waiting for a busy one; when none is idle within
+``LOOK_DEADLINE_S``, or for any other call, Ray's router chooses as it always does. The replica's
+slot, not this, keeps the order of the calls it takes.
 
 Time-bounded methods (search, regional) take one call per replica (``max_ongoing_requests: 1``),
 so a replica that is busy refuses and Ray's router tries the other: they keep Ray's default.
@@ -54,7 +59,8 @@ def pixels(pending: PendingRequest | None) -> int | None:
 
 
 class FreshLookRouter(PowerOfTwoChoicesRequestRouter):
-    """Power of two choices, with the two queues read fresh for a call worth the look."""
+    """Ray's power of two choices, which first asks the two candidates whether one is idle when
+    the call is big and Ray's cache may be wrong about it (the module's docstring)."""
 
     look_pixels = DEFAULT_LOOK_PIXELS
 
