@@ -159,15 +159,31 @@ def plain_processes(pool: ProcessPoolExecutor, images: list[bytes], n: int, conc
 
 
 class SheddingCounted(RetryPolicy):
-    """The SDK's retry policy, counting the pauses it takes (a shed call comes back after the
-    server's RetryInfo delay, as the SDK's users' calls do)."""
+    """The SDK's retry policy, counting the calls it sends again (a shed call comes back after
+    the server's RetryInfo delay, as the SDK's users' calls do)."""
+
+    sent_again = 0
 
     def pause(self, attempt: int, retry_after: float | None) -> float:
-        RETRIES[f"retried after {'RetryInfo' if retry_after is not None else 'backoff'}"] += 1
+        SheddingCounted.sent_again += 1
         return super().pause(attempt, retry_after)
 
 
-RETRIES: Counter[str] = Counter()
+def warm(target: str, images: list[bytes], replicas: int) -> None:
+    """A few calls on every replica; their errors are not the measured steps'."""
+    through_service(target, images, 4 * replicas, replicas)
+    FAILURES.clear()
+
+
+def steps(target: str, images: list[bytes], n: int, levels: list[int]) -> tuple[dict, dict]:
+    """``n`` requests at each level of ``levels``: (the results per level, the calls the SDK sent
+    again per level)."""
+    results, again = {}, {}
+    for c in levels:
+        SheddingCounted.sent_again = 0
+        results[c] = through_service(target, images, n, c)
+        again[c] = SheddingCounted.sent_again
+    return results, again
 
 
 def through_service(target: str, images: list[bytes], n: int, concurrency: int, rpc: str = "Vectorize"):
@@ -254,8 +270,6 @@ def main(argv: list[str] | None = None) -> int:
         list(pool.map(_plain, images[: 2 * a.replicas]))  # warm: imports, models
         for c in levels:
             plain[c] = plain_processes(pool, images, n, c)
-    served: dict[int, tuple] = {}
-    retried: dict[int, int] = {}  # calls the service shed that the SDK sent again, per step
     receiver = None
     if a.tracing:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -267,13 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     addresses = local.start(config, grpc_port=free_port(), dashboard=False)
     try:
         target = addresses["grpc"]
-        through_service(target, images, 4 * a.replicas, a.replicas)  # warm every replica
-        FAILURES.clear()  # the errors listed are the measured steps' only
+        warm(target, images, a.replicas)
         before = cpu_by_role()
-        for c in levels:
-            RETRIES.clear()
-            served[c] = through_service(target, images, n, c)
-            retried[c] = sum(RETRIES.values())
+        served, retried = steps(target, images, n, levels)
         after = cpu_by_role()
         noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
         http = over_http(addresses["http"], images, n)
@@ -288,9 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             d.pop("request_router_config", None)
         addresses = local.start(config, grpc_port=free_port(), dashboard=False)
         try:
-            through_service(addresses["grpc"], images, 4 * a.replicas, a.replicas)
-            for c in levels:
-                ray_routed[c] = through_service(addresses["grpc"], images, n, c)
+            warm(addresses["grpc"], images, a.replicas)
+            ray_routed, _ = steps(addresses["grpc"], images, n, levels)
         finally:
             local.stop()
 
@@ -312,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Overhead at concurrency {first}, p50: {overhead:+.1f} ms (target <= 10 ms at 1); the no-op RPC "
         f"(GetServiceInfo through proxy and ingress): p50 {pct(nl, 50):.1f} ms, p99 {pct(nl, 99):.1f} ms"
         f"{f', {ne} errors' if ne else ''}.",
-        "Calls shed and sent again by the SDK (after the RetryInfo delay; counted once, from the "
+        "Calls the SDK sent again (a shed call after its RetryInfo delay; counted once, from the "
         "first attempt): " + ", ".join(f"{retried[c]} at {c} in flight" for c in levels) + ".",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
