@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from loadgen import emit, free_port, machine
-from serving import FAILURES, _plain, comparison, plain_processes, through_service
+from serving import FAILURES, _plain, comparison, plain_processes, through_service, warm
 
 from tracewise.dataset import logos
 
@@ -30,6 +30,7 @@ def deploy(config: dict, count: int) -> None:
     """The app with exactly ``count`` mapping replicas (in place: Serve adds or removes replicas)."""
     from ray import serve
 
+    from tracewise_serve.admission import replica_room
     from tracewise_serve.app import build_app
     from tracewise_serve.local import overrides
 
@@ -39,10 +40,9 @@ def deploy(config: dict, count: int) -> None:
         if d["name"] == "method-mapping":
             d.pop("autoscaling_config", None)
             d["num_replicas"] = count
-            # the room admission gives mapping fits in its replicas, plus the 2 of slack
-            # serve_config.yaml gives for the routers' uneven split (its comment says why)
+            # the room admission gives mapping fits in its replicas (admission.replica_room)
             share = int(app_cfg["args"]["inflight_limits"]["mapping"])
-            d["max_ongoing_requests"] = max(int(d["max_ongoing_requests"]), ingresses * share + 2)
+            d["max_ongoing_requests"] = max(int(d["max_ongoing_requests"]), replica_room(ingresses, share))
         if d["name"] == "Ingress":
             d["num_replicas"] = ingresses
     serve.run(build_app(app_cfg.get("args"), overrides(app_cfg)), name=app_cfg["name"], route_prefix="/")
@@ -86,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         target = addresses["grpc"]
         for n in counts:
             deploy(config, n)
-            measured = FAILURES.copy()
-            through_service(target, images, 4 * n, 2 * n)  # warm every replica
-            FAILURES.clear()  # the errors listed are the measured steps' only (the table's)
-            FAILURES.update(measured)
+            warm(target, images, n)  # every replica; the errors listed are the table's only
             served[n] = through_service(target, images, a.per_replica * n, 2 * n)
     finally:
         local.stop()

@@ -44,6 +44,21 @@ def admission_weight(method: str, picture: Picture | Encoded, share: int | None)
     return weight if share is None else min(weight, share)
 
 
+# Room a work-bounded method's replica keeps beyond its fair part, for the routers' uneven split
+# of calls between replicas (each ingress routes on its own stale view: routing.py).
+ROUTER_SLACK = 2
+
+
+def replica_room(ingresses: int, share: int) -> int:
+    """The calls a work-bounded method's replica must take (``max_ongoing_requests``) so that Ray's
+    router never holds back what admission lets through: each ingress lets ``share`` per running
+    replica through, plus ``ROUTER_SLACK``. Below it, Ray's router probes the full replicas and
+    retries with backoff (a third of the ingress's CPU at 8 in flight: bench/serving.py); admission,
+    not this, bounds the work. serve_config.yaml is held to it (tests) and bench/scale.py applies it
+    when it adds ingresses."""
+    return ingresses * share + ROUTER_SLACK
+
+
 class Admission:
     def __init__(
         self,

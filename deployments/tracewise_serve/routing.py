@@ -64,12 +64,18 @@ class FreshLookRouter(PowerOfTwoChoicesRequestRouter):
 
     look_pixels = DEFAULT_LOOK_PIXELS
 
-    def initialize_state(self, look_pixels: int = DEFAULT_LOOK_PIXELS, **kwargs: Any) -> None:
-        """``request_router_kwargs`` from the deployment's config."""
-        super().initialize_state(**kwargs)  # type: ignore[no-untyped-call]  # Ray's is untyped
-        if look_pixels < 0:
-            raise ValueError(f"look_pixels must be >= 0, got {look_pixels}")
-        self.look_pixels = int(look_pixels)
+    @staticmethod
+    def checked_kwargs(look_pixels: int = DEFAULT_LOOK_PIXELS) -> dict[str, int]:
+        """``request_router_kwargs`` from a deployment's config, checked (a config test reads
+        serve_config.yaml's through this); an unknown name is a TypeError."""
+        if isinstance(look_pixels, bool) or not isinstance(look_pixels, int) or look_pixels < 0:
+            raise ValueError(f"look_pixels must be an integer >= 0, got {look_pixels!r}")
+        return {"look_pixels": look_pixels}
+
+    def initialize_state(self, **kwargs: Any) -> None:
+        """Called by Ray Serve with the deployment's ``request_router_kwargs``."""
+        super().initialize_state()  # type: ignore[no-untyped-call]  # Ray's is untyped
+        self.look_pixels = self.checked_kwargs(**kwargs)["look_pixels"]
 
     def worth_a_look(self, pending: PendingRequest | None) -> bool:
         n = pixels(pending)

@@ -147,3 +147,11 @@ def test_look_pixels_is_validated():
     router = new_router()
     with pytest.raises(ValueError, match="look_pixels"):
         router.initialize_state(look_pixels=-1)
+
+
+def test_router_kwargs_are_checked_by_name_and_type():
+    assert FreshLookRouter.checked_kwargs(look_pixels=1024) == {"look_pixels": 1024}
+    with pytest.raises(TypeError):
+        FreshLookRouter.checked_kwargs(look_pixel=1024)  # a misspelt name is not ignored
+    with pytest.raises(ValueError, match="look_pixels"):
+        FreshLookRouter.checked_kwargs(look_pixels="512")

@@ -52,13 +52,16 @@ def test_a_work_bounded_methods_replicas_take_all_the_room_admission_gives():
     """Admission bounds the work; Ray's router must not hold back what it let through (it probes
     the replicas and retries with backoff while they are full, which cost the ingress a third of
     its CPU at 8 in flight: bench/serving.py)."""
+    from tracewise_serve.admission import replica_room
+
     cfg = yaml.safe_load(CONFIG.read_text())
     app = cfg["applications"][0]
     deployments = {d["name"]: d for d in app["deployments"]}
     ingresses = deployments["Ingress"]["num_replicas"]
     for method in WORK_BOUNDED:
         share = app["args"]["inflight_limits"][method]
-        assert deployments[f"method-{method}"]["max_ongoing_requests"] >= ingresses * share, method
+        room = replica_room(ingresses, share)
+        assert deployments[f"method-{method}"]["max_ongoing_requests"] >= room, method
 
 
 def test_a_work_bounded_methods_calls_are_routed_by_a_fresh_look_and_the_others_by_rays_default():
@@ -74,6 +77,6 @@ def test_a_work_bounded_methods_calls_are_routed_by_a_fresh_look_and_the_others_
         routing = d.get("request_router_config")
         if method in WORK_BOUNDED:
             assert routing is not None and routing["request_router_class"] == ROUTER_PATH, method
-            FreshLookRouter.__new__(FreshLookRouter).initialize_state(**routing["request_router_kwargs"])
+            FreshLookRouter.checked_kwargs(**routing["request_router_kwargs"])
         else:
             assert routing is None and d["max_ongoing_requests"] == 1, method

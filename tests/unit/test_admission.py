@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from tracewise.decode import Picture
-from tracewise_serve.admission import FAST_SHED_S, SATURATION_MEMORY_S, Admission, admission_weight
+from tracewise_serve.admission import (
+    FAST_SHED_S,
+    ROUTER_SLACK,
+    SATURATION_MEMORY_S,
+    Admission,
+    admission_weight,
+    replica_room,
+)
 from tracewise_serve.status import Overloaded
 
 
@@ -105,3 +112,8 @@ def test_fast_shedding_needs_the_whole_fallback_chain_saturated():
     assert not adm.chain_saturated("search")  # search itself has room
     clock.now += 2 * FAST_SHED_S  # pushed back, but not recently
     assert not adm.chain_saturated("mapping")
+
+
+def test_a_replicas_room_holds_every_ingresses_share_plus_the_routers_slack():
+    assert replica_room(2, 3) == 2 * 3 + ROUTER_SLACK
+    assert replica_room(4, 3) > replica_room(2, 3)  # more ingresses: more room (bench/scale.py)
