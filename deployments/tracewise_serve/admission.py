@@ -8,6 +8,13 @@ instead of queueing, which keeps accepted requests' latency bounded under overlo
 per method). A refusal, or Ray Serve's own backpressure, is remembered: for a few seconds the
 router sees the method as busy, and a request whose whole fallback chain pushed back just now is
 shed before its image is even decoded.
+
+Past the share, a call to a method bounded by work is still admitted when the work ahead of it is
+expected to be done within its time (``fits``): the share is what keeps the replicas busy, the
+time is what the client asked for. A burst of 1024 px logos then queues for mapping, as plain
+worker processes would, instead of falling back to ``default`` (a worse answer than asked for,
+made while mapping's replicas have the time to make the right one); a client whose deadline the
+queue would miss still gets the fallback at once.
 """
 
 from __future__ import annotations
@@ -28,11 +35,17 @@ FAST_SHED_S = 0.25
 # Admission counts work, not calls. A call to a method bounded by work weighs its picture's pixels
 # over this reference (a 1024 px logo is ~16x the work of a 256 px one: measured), at least 1 and
 # at most one replica's share, so one call alone is always admitted and a burst of big pictures
-# takes one share per replica: every replica busy, a short queue, the rest shed at once. Counting
-# calls let a burst of big pictures in, and the floor then timed out in the queue (UNAVAILABLE
-# after seconds); a big call filling the method's whole limit kept all replicas but one idle.
+# takes one share per replica: every replica busy, a short queue, the rest shed at once unless
+# they are expected to be answered in time (``fits``). Counting calls let a burst of big pictures
+# in whatever their time, and the floor then timed out in the queue (UNAVAILABLE after seconds);
+# a big call filling the method's whole limit kept all replicas but one idle.
 # Search and regional hold a replica for their time: weight 1.
 ADMISSION_REFERENCE_PIXELS = 256 * 256
+
+
+def work(picture: Picture | Encoded) -> float:
+    """A call's work on ``picture`` for a method bounded by work, in 256 px logos (at least one)."""
+    return max(1.0, picture.width * picture.height / ADMISSION_REFERENCE_PIXELS)
 
 
 def admission_weight(method: str, picture: Picture | Encoded, share: int | None) -> int:
@@ -40,8 +53,12 @@ def admission_weight(method: str, picture: Picture | Encoded, share: int | None)
     limit per replica, the most one call weighs)."""
     if method not in WORK_BOUNDED:
         return 1
-    weight = max(1, round(picture.width * picture.height / ADMISSION_REFERENCE_PIXELS))
+    weight = max(1, round(work(picture)))
     return weight if share is None else min(weight, share)
+
+
+# How fast the estimate of a method's seconds per unit of work follows its answers (moving average).
+PACE_SMOOTHING = 0.2
 
 
 # Room a work-bounded method's replica keeps beyond its fair part, for the routers' uneven split
@@ -67,12 +84,18 @@ class Admission:
         on_change: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         replicas: Callable[[str], int | None] = lambda method: None,
+        ingresses: Callable[[], int | None] = lambda: None,
     ) -> None:
         """``limits``: work in flight per running replica of each method (none: unbounded);
-        ``replicas``: the method's running replicas now (None while unknown: counted as one)."""
+        ``replicas``: the method's running replicas now (None while unknown: counted as one);
+        ``ingresses``: the ingress replicas sharing the methods (None while unknown: one)."""
         self.limits = dict(limits or {})
         self._replicas = replicas
+        self._ingresses = ingresses
         self.inflight = dict.fromkeys(methods, 0)
+        self.calls = dict.fromkeys(methods, 0)  # calls in flight (a big one weighs more than one)
+        self.work = dict.fromkeys(methods, 0.0)  # their work, uncapped (``work``)
+        self.pace: dict[str, float] = {}  # seconds per unit of work, from the answers (``learn``)
         self.backpressure_at: dict[str, float] = {}
         self.saturated_until: dict[str, float] = {}
         self._on_change = on_change or (lambda method, value: None)
@@ -114,24 +137,64 @@ class Admission:
         limit = self.limit(method)
         return limit is None or self.inflight[method] < limit / 2
 
+    def learn(self, method: str, picture: Picture | Encoded, seconds: float) -> None:
+        """A work-bounded ``method`` answered a call on ``picture`` in ``seconds`` of its replica's
+        time (the engine's, not the queue's)."""
+        if method not in WORK_BOUNDED or seconds <= 0:
+            return
+        sample = seconds / work(picture)
+        before = self.pace.get(method)
+        self.pace[method] = sample if before is None else before + PACE_SMOOTHING * (sample - before)
+
+    def expected_s(self, method: str, picture: Picture | Encoded) -> float | None:
+        """When a call on ``picture`` sent now would be answered, in seconds (None: not known yet):
+        the work in flight from this ingress, as much again from each other ingress (the proxy
+        spreads requests evenly), shared by the method's running replicas, then its own."""
+        pace = self.pace.get(method)
+        if pace is None:
+            return None
+        ingresses = max(1, self._ingresses() or 1)
+        replicas = max(1, self._replicas(method) or 1)
+        return pace * (self.work[method] * ingresses / replicas + work(picture))
+
+    def fits(self, method: str, picture: Picture | Encoded, seconds: float | None) -> bool:
+        """Past its share, a work-bounded call still fits when it is expected to be answered within
+        its ``seconds``, and this ingress's calls stay within what the replicas take without
+        Ray's router holding any back (``replica_room``: one call per unit of the share)."""
+        limit = self.limit(method)
+        if seconds is None or method not in WORK_BOUNDED or limit is None or self.calls[method] >= limit:
+            return False
+        expected = self.expected_s(method, picture)
+        return expected is not None and expected <= seconds
+
     @contextmanager
-    def admit(self, method: str, picture: Picture | Encoded, exploring: bool = False) -> Iterator[int]:
-        """Hold ``method``'s room for one call on ``picture``, or raise ``Overloaded`` at once.
-        A refused exploration is not remembered as backpressure (it says nothing about the room
-        requests have)."""
+    def admit(
+        self,
+        method: str,
+        picture: Picture | Encoded,
+        exploring: bool = False,
+        seconds: float | None = None,
+    ) -> Iterator[int]:
+        """Hold ``method``'s room for one call on ``picture`` that has ``seconds`` to be answered, or
+        raise ``Overloaded`` at once. An exploration only takes the share, and a refused one is not
+        remembered as backpressure (it says nothing about the room requests have)."""
         limit = self.limit(method)
         weight = admission_weight(method, picture, self.limits.get(method))
         held = self.inflight[method]
         if limit is not None and held > 0 and held + weight > limit:
-            if not exploring:
-                self.pushed_back(method)
-            raise Overloaded(f"{method} is saturated ({held} of {limit} in flight)")
-        self._move(method, +weight)
+            if exploring or not self.fits(method, picture, seconds):
+                if not exploring:
+                    self.pushed_back(method)
+                raise Overloaded(f"{method} is saturated ({held} of {limit} in flight)")
+        amount = work(picture) if method in WORK_BOUNDED else 1.0
+        self._move(method, weight, 1, amount)
         try:
             yield weight
         finally:
-            self._move(method, -weight)
+            self._move(method, -weight, -1, -amount)
 
-    def _move(self, method: str, delta: int) -> None:
-        self.inflight[method] += delta
+    def _move(self, method: str, weight: int, calls: int, amount: float) -> None:
+        self.inflight[method] += weight
+        self.calls[method] += calls
+        self.work[method] += amount
         self._on_change(method, self.inflight[method])

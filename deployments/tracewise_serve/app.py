@@ -100,6 +100,7 @@ class Ingress:
         self.plane = DataPlane(
             ServeMethods(workers), self.methods, Metrics(), inflight_limits, max_pixels, open_store(),
             replicas=self.health.running,  # admission's room follows each method's running replicas
+            ingresses=self.health.ingresses,  # and its estimate of the queue, the ingresses sharing it
         )  # fmt: skip
 
     def _request(self, request: Any, ctx: Any, rid: str, started: float) -> Request:

@@ -88,9 +88,11 @@ class DataPlane:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         store: Any = None,
         replicas: Callable[[str], int | None] = lambda method: None,
+        ingresses: Callable[[], int | None] = lambda: None,
     ) -> None:
         """``inflight_limits``: work in flight per running replica of each method, from this
-        ingress replica; ``replicas``: each method's running replicas now (admission.py)."""
+        ingress replica; ``replicas``: each method's running replicas now, ``ingresses``: the
+        ingress replicas now (admission.py)."""
         self.methods = methods
         self.names = names
         self.metrics = metrics
@@ -100,6 +102,7 @@ class DataPlane:
             inflight_limits,
             lambda m, held: metrics.set("tracewise_inflight", held, {"method": m}),
             replicas=replicas,
+            ingresses=ingresses,
         )
         self.recorder = Recorder(store, metrics, self.admission, names)
         self.cache: LRUCache[Served] = LRUCache()
@@ -137,8 +140,9 @@ class DataPlane:
         exploring: bool = False,
     ) -> dict[str, Any]:
         """One call to a method deployment; raises so the caller can fall back. Its backpressure
-        marks the method saturated, except for an exploration's."""
-        with self.admission.admit(method, picture, exploring):
+        marks the method saturated, except for an exploration's. Its answer's time teaches
+        admission the method's pace."""
+        with self.admission.admit(method, picture, exploring, seconds):
             wait = budget.wait_s(method, seconds, picture.width * picture.height)
             try:
                 result = await asyncio.wait_for(
@@ -150,6 +154,7 @@ class DataPlane:
                 raise Overloaded(f"{method} is saturated") from exc
         if "error" in result:
             raise result["error"]  # a typed engine error, as the replica raised it
+        self.admission.learn(method, picture, result["seconds"])
         return result
 
     async def explore_call(

@@ -31,6 +31,8 @@ SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
+INGRESS = "Ingress"  # the ingress deployment's name (app.py's class)
+
 # deployment name -> number of RUNNING replicas
 Snapshot = dict[str, int]
 
@@ -72,6 +74,12 @@ class Health:
         if not self._running:
             return None
         return self._running.get(f"method-{method}", 0)
+
+    def ingresses(self) -> int | None:
+        """The running ingress replicas as last seen (None while nothing is known)."""
+        if not self._running:
+            return None
+        return self._running.get(INGRESS)
 
     def method_ready(self, method: str) -> bool:
         """``method`` itself has a running replica."""

@@ -117,3 +117,59 @@ def test_fast_shedding_needs_the_whole_fallback_chain_saturated():
 def test_a_replicas_room_holds_every_ingresses_share_plus_the_routers_slack():
     assert replica_room(2, 3) == 2 * 3 + ROUTER_SLACK
     assert replica_room(4, 3) > replica_room(2, 3)  # more ingresses: more room (bench/scale.py)
+
+
+def test_past_its_share_a_big_call_queues_when_its_answer_is_expected_in_time():
+    ingresses = [2]
+    replicas = {"mapping": 2}.get
+    adm = Admission(["default", "mapping"], {"mapping": 3}, None, Clock(), replicas, lambda: ingresses[0])
+    with adm.admit("mapping", pic(1024), seconds=10.0), adm.admit("mapping", pic(1024), seconds=10.0):
+        # the share is full (2 calls of 3 on 2 replicas) and nothing is known of mapping's pace yet
+        with pytest.raises(Overloaded):
+            with adm.admit("mapping", pic(1024), seconds=10.0):
+                pass
+        adm.learn("mapping", pic(1024), 1.6)  # 0.1 s per 256 px logo's work
+        assert adm.expected_s("mapping", pic(1024)) == pytest.approx(0.1 * (32 * 2 / 2 + 16))
+        with adm.admit("mapping", pic(1024), seconds=10.0):  # 4.8 s of 10: queued, not refused
+            assert adm.calls["mapping"] == 3 and adm.inflight["mapping"] == 9
+            # a client whose deadline the queue would miss is refused at once (its fallback answers)
+            with pytest.raises(Overloaded):
+                with adm.admit("mapping", pic(1024), seconds=2.0):
+                    pass
+            with pytest.raises(Overloaded):  # explorations never go past the share
+                with adm.admit("mapping", pic(1024), exploring=True, seconds=60.0):
+                    pass
+            ingresses[0] = 8  # as much again from each of 8 ingresses: no longer in time
+            with pytest.raises(Overloaded):
+                with adm.admit("mapping", pic(1024), seconds=10.0):
+                    pass
+    assert adm.calls["mapping"] == 0 and adm.work["mapping"] == 0 and adm.inflight["mapping"] == 0
+
+
+def test_calls_past_the_share_stay_within_what_the_replicas_take():
+    # never more calls from one ingress than its share in small calls: the replicas' room
+    # (replica_room) holds them all, so Ray's router holds none back
+    adm = Admission(["default", "mapping"], {"mapping": 3}, None, Clock(), {"mapping": 1}.get)
+    adm.learn("mapping", pic(256), 0.001)  # however fast
+    with adm.admit("mapping", pic(1024), seconds=10.0):
+        with adm.admit("mapping", pic(1024), seconds=10.0), adm.admit("mapping", pic(1024), seconds=10.0):
+            assert adm.calls["mapping"] == 3
+            with pytest.raises(Overloaded):
+                with adm.admit("mapping", pic(1024), seconds=10.0):
+                    pass
+
+
+def test_only_the_methods_bounded_by_work_queue_past_their_share():
+    adm = Admission(["search"], {"search": 1}, None, Clock())
+    adm.learn("search", pic(256), 0.001)  # search takes its time, whatever its work
+    assert adm.pace == {}
+    with adm.admit("search", pic(256), seconds=60.0), pytest.raises(Overloaded):
+        with adm.admit("search", pic(256), seconds=60.0):
+            pass
+
+
+def test_the_pace_follows_the_answers():
+    adm = Admission(["mapping"], {"mapping": 3}, None, Clock())
+    adm.learn("mapping", pic(512), 0.4)  # 4 units of work: 0.1 s each
+    adm.learn("mapping", pic(256), 0.2)
+    assert adm.pace["mapping"] == pytest.approx(0.1 + 0.2 * (0.2 - 0.1))

@@ -7,6 +7,7 @@ import asyncio
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tracewise.decode import encode
@@ -120,6 +121,45 @@ def test_backpressure_everywhere_is_overloaded_and_remembered(png):
     with pytest.raises(Overloaded, match="every cheaper method"):  # shed at once, before decoding
         run(p.vectorize(req(b"not even an image", rid="r2")))
     assert len(methods.calls) == calls
+
+
+class Held(FakeMethods):
+    """Mapping's calls wait for ``gate`` (replicas busy with what is ahead of them); every answer
+    took 0.4 s of the replica's time."""
+
+    gate: asyncio.Event | None = None
+
+    async def run(self, method, picture, objective, deadline):
+        self.calls.append((method, deadline - time.time()))
+        if method == "mapping" and self.gate is not None:
+            await self.gate.wait()
+        return answer(method, seconds=0.4)
+
+
+def test_past_the_share_a_call_queues_for_its_method_when_its_answer_comes_in_time():
+    def big(i: int) -> bytes:  # 512 px: 4 units of work each, mapping's share 6
+        a = np.zeros((512, 512, 4), np.uint8)
+        a[:, :, 3] = 255
+        a[0, 0, 0] = i  # a different picture each: no cache hit
+        return encode(a)
+
+    methods = Held()
+    p = plane(methods, {"mapping": 6})
+
+    async def go() -> list:
+        await p.vectorize(req(big(0), "mapping"))  # mapping's pace: 0.1 s per unit of work
+        methods.gate = asyncio.Event()
+        waiting = [asyncio.create_task(p.vectorize(req(big(i), "mapping"))) for i in (1, 2, 3)]
+        await asyncio.sleep(0.2)  # all three sent: 4 units held, then 8 and 12 (expected 0.8, 1.2 s)
+        assert p.admission.calls["mapping"] == 3
+        # one whose deadline leaves 0.85 s would wait 1.6 s: its fallback answers at once
+        hurried = await p.vectorize(req(big(4), "mapping", timeout=1.0))
+        methods.gate.set()
+        return [hurried, *await asyncio.gather(*waiting)]
+
+    hurried, *queued = run(go())
+    assert [s.method for s in queued] == ["mapping"] * 3 and all(not s.fallbacks for s in queued)
+    assert hurried.method == "default" and hurried.fallbacks[0]["reason"].startswith("overloaded")
 
 
 def test_failures_everywhere_are_unavailable_with_every_reason(png):

@@ -106,13 +106,14 @@ def test_the_view_is_refreshed_at_most_once_a_second_per_caller_burst():
 def test_running_replicas_for_admission_are_kept_fresh_from_the_first_request():
     source = Source({**ALL_UP, "method-mapping": 2})
     health = Health(source)
-    assert health.running("mapping") is None  # nothing known yet: admission counts one
+    assert health.running("mapping") is None and health.ingresses() is None  # admission counts one
 
     async def scenario():
         health.start()  # no wait: the first refresh runs in the background
         health.start()  # once
         await asyncio.sleep(0.05)
         assert source.calls == 1 and health.running("mapping") == 2 and health.running("search") == 2
+        assert health.ingresses() == 2  # admission's estimate of the queue counts the other ingress
         source.snapshot["method-mapping"] = 3
         await health.refresh()
         assert health.running("mapping") == 3
