@@ -5,7 +5,10 @@ one run.
     python bench/serving.py [--requests 120] [--concurrency 1,2,4,8] [--replicas 2] [--size PX] [--markdown F]
 
 1. Plain processes: ``--replicas`` worker processes each decoding and running
-   ``engine.vectorize(method="mapping")``, fed at each concurrency (requests in flight).
+   ``engine.vectorize(method="mapping")``, fed at each concurrency (requests in flight), before
+   the service and again after it: this box's speed drifts by a third within minutes, so the
+   service is compared with both passes together (their requests over their time), and both
+   passes' rates are printed.
 2. The service with exactly ``--replicas`` mapping replicas (autoscaling off for the run, result
    cache off), fed the same requests at the same concurrency through the SDK's asyncio client,
    with its retries: a call shed with RetryInfo comes back after the delay, as users' calls do,
@@ -144,6 +147,11 @@ async def _feed(call, images: list[bytes], n: int, concurrency: int) -> tuple[fl
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - t0, lat, errors
+
+
+def _together(first: tuple[float, list[float], int], second: tuple[float, list[float], int]):
+    """Two passes of the same step as one: their requests over their time."""
+    return first[0] + second[0], first[1] + second[1], first[2] + second[2]
 
 
 def plain_processes(pool: ProcessPoolExecutor, images: list[bytes], n: int, concurrency: int):
@@ -285,11 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         if d["name"] == "method-mapping":  # exactly --replicas, as many as the plain processes
             d.pop("autoscaling_config", None)
             d["num_replicas"] = a.replicas
-    plain: dict[int, tuple] = {}
-    with ProcessPoolExecutor(a.replicas) as pool:
-        list(pool.map(_plain, images[: 2 * a.replicas]))  # warm: imports, models
-        for c in levels:
-            plain[c] = plain_processes(pool, images, n, c)
+    pool = ProcessPoolExecutor(a.replicas)  # idle while the service runs: no CPU
+    list(pool.map(_plain, images[: 2 * a.replicas]))  # warm: imports, models
+    plain_before = {c: plain_processes(pool, images, n, c) for c in levels}
     receiver = None
     if a.tracing:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -322,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             ray_routed, _ = steps(addresses["grpc"], images, n, levels)
         finally:
             local.stop()
+    with pool:
+        plain_after = {c: plain_processes(pool, images, n, c) for c in levels}
+    plain = {c: _together(plain_before[c], plain_after[c]) for c in levels}
 
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; {n} requests "
@@ -332,6 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     table, shares = comparison("in flight", plain, served)
     lines += table
+    rate = {
+        c: (len(plain_before[c][1]) / plain_before[c][0], len(plain_after[c][1]) / plain_after[c][0])
+        for c in levels
+    }
+    lines += [
+        "",
+        "Plain processes' req/s before the service / after it (the table: both passes together): "
+        + ", ".join(f"{rate[c][0]:.1f} / {rate[c][1]:.1f} at {c} in flight" for c in levels)
+        + ".",
+    ]
     first = levels[0]
     overhead = pct(served[first][1], 50) - pct(plain[first][1], 50)
     _, nl, ne = noop
