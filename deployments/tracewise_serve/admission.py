@@ -157,11 +157,11 @@ class Admission:
         replicas = max(1, self._replicas(method) or 1)
         return pace * (self.work[method] * ingresses / replicas + work(picture))
 
-    def fits(self, method: str, picture: Picture | Encoded, seconds: float | None) -> bool:
+    def fits(self, method: str, picture: Picture | Encoded, seconds: float | None, limit: int | None) -> bool:
         """Past its share, a work-bounded call still fits when it is expected to be answered within
         its ``seconds``, and this ingress's calls stay within what the replicas take without
-        Ray's router holding any back (``replica_room``: one call per unit of the share)."""
-        limit = self.limit(method)
+        Ray's router holding any back (``replica_room``: one call per unit of the share);
+        ``limit``: the method's limit now (``limit``, as ``admit`` read it)."""
         if seconds is None or method not in WORK_BOUNDED or limit is None or self.calls[method] >= limit:
             return False
         expected = self.expected_s(method, picture)
@@ -182,7 +182,7 @@ class Admission:
         weight = admission_weight(method, picture, self.limits.get(method))
         held = self.inflight[method]
         if limit is not None and held > 0 and held + weight > limit:
-            if exploring or not self.fits(method, picture, seconds):
+            if exploring or not self.fits(method, picture, seconds, limit):
                 if not exploring:
                     self.pushed_back(method)
                 raise Overloaded(f"{method} is saturated ({held} of {limit} in flight)")
