@@ -15,8 +15,12 @@ one run.
    and counts once (its latency from the first attempt).
 3. A no-op RPC through the same path (``GetServiceInfo``: proxy and ingress, no method): the fixed
    cost of a call.
+4. The overhead, paired: each image one at a time through a plain process, the service's gRPC and
+   its HTTP/JSON API back to back (the order rotating), and the median of the per-image
+   differences.
 Reported: throughput and p50/p99 of both at each concurrency, the service's throughput as a share
-of the plain processes' (target >= 80%), and the overhead at p50 at concurrency 1 (target <= 10 ms).
+of the plain processes' (target >= 80%), the paired overhead (target <= 10 ms) and HTTP against
+gRPC (target within 10%).
 Bounded: a fixed number of requests per step, loopback only.
 """
 
@@ -186,15 +190,57 @@ def warm(target: str, images: list[bytes], replicas: int) -> None:
     FAILURES.update(measured)
 
 
-def steps(target: str, images: list[bytes], n: int, levels: list[int]) -> tuple[dict, dict]:
+def method_parts(metrics_url: str) -> dict[str, tuple[float, int]]:
+    """The service's own account of its calls to mapping replicas, summed over the ingresses:
+    part (queued, run, transit) -> (seconds, calls), from ``ray_tracewise_method_seconds``."""
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    out: dict[str, tuple[float, int]] = {}
+    for line in text.splitlines():
+        kind = "sum" if line.startswith("ray_tracewise_method_seconds_sum{") else None
+        kind = "count" if line.startswith("ray_tracewise_method_seconds_count{") else kind
+        if kind is None or 'method="mapping"' not in line:
+            continue
+        part = re.search(r'part="(\w+)"', line)
+        if part is None:
+            continue
+        total, calls = out.get(part.group(1), (0.0, 0))
+        value = float(line.rsplit(" ", 1)[1])
+        out[part.group(1)] = (total + value, calls) if kind == "sum" else (total, calls + int(value))
+    return out
+
+
+def parts_since(metrics_url: str, before: dict[str, tuple[float, int]], calls: int) -> dict[str, float]:
+    """Mean seconds per call in each part since ``before``, once the ``calls`` answered since then
+    have reached Ray's metrics endpoint (it exports every few seconds; at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        now = method_parts(metrics_url)
+        got = now.get("run", (0.0, 0))[1] - before.get("run", (0.0, 0))[1]
+        if got >= calls or time.monotonic() > deadline:
+            return {
+                part: (now[part][0] - before.get(part, (0.0, 0))[0]) / max(1, got) for part in sorted(now)
+            }
+        time.sleep(1.0)
+
+
+def steps(
+    target: str, images: list[bytes], n: int, levels: list[int], metrics_url: str | None = None
+) -> tuple[dict, dict, dict]:
     """``n`` requests at each level of ``levels``: (the results per level, the calls the SDK sent
-    again per level)."""
-    results, again = {}, {}
+    again per level, and, with ``metrics_url``, the mean seconds per mapping call in each part
+    per level: waiting in the replica, its run, transit)."""
+    results, again, parts = {}, {}, {}
     for c in levels:
         SheddingCounted.sent_again = 0
+        before = method_parts(metrics_url) if metrics_url else {}
         results[c] = through_service(target, images, n, c)
         again[c] = SheddingCounted.sent_again
-    return results, again
+        if metrics_url:
+            parts[c] = parts_since(metrics_url, before, len(results[c][1]))
+    return results, again, parts
 
 
 def through_service(target: str, images: list[bytes], n: int, concurrency: int, rpc: str = "Vectorize"):
@@ -220,10 +266,15 @@ def through_service(target: str, images: list[bytes], n: int, concurrency: int, 
     return asyncio.run(run())
 
 
-def over_http(base: str, images: list[bytes], n: int) -> tuple[float, list[float], int]:
-    """The same mapping requests one at a time through the HTTP/JSON API (Ray's HTTP proxy), on
-    one kept-alive connection, as an HTTP client with a connection pool sends them (the gRPC
-    steps use one channel: a new connection per call would measure TCP's set-up, not the API)."""
+def paired(
+    pool: ProcessPoolExecutor, target: str, base: str, images: list[bytes], n: int
+) -> dict[str, list[float]]:
+    """The overhead, paired: ``n`` images one at a time, each through a plain process, the
+    service's gRPC and its HTTP/JSON API back to back, in an order that rotates by image (so
+    neither the box's drift nor which path goes first favours one). Returned: the seconds of each
+    path per image. A p50 of one path against a p50 of another from minutes earlier mixes the
+    drift and the images' spread into the overhead (two runs gave +1 and +34 ms that way); the
+    median of the per-image differences does not."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -240,16 +291,43 @@ def over_http(base: str, images: list[bytes], n: int) -> tuple[float, list[float
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
 
-    async def run():
-        async def call(image: bytes) -> None:
-            await asyncio.to_thread(post, image)
+    async def run() -> dict[str, list[float]]:
+        loop = asyncio.get_running_loop()
+        async with AsyncClient(target, timeout=60.0) as client:
+            await client.vectorize(images[0], method="mapping")  # connected and warm, not counted
+            await asyncio.to_thread(post, images[0])
 
-        return await _feed(call, images, n, 1)
+            async def grpc_call(image: bytes) -> None:
+                answer = await client.vectorize(image, method="mapping")
+                if answer.method_used != "mapping":
+                    raise RuntimeError(f"answered by {answer.method_used}, not mapping")
+
+            async def plain_call(image: bytes) -> None:
+                await loop.run_in_executor(pool, _plain, image)
+
+            async def http_call(image: bytes) -> None:
+                await asyncio.to_thread(post, image)
+
+            paths = [("plain", plain_call), ("gRPC", grpc_call), ("HTTP", http_call)]
+            out: dict[str, list[float]] = {name: [] for name, _ in paths}
+            for i in range(n):
+                image = images[i % len(images)]
+                for name, call in paths[i % 3 :] + paths[: i % 3]:
+                    t = time.perf_counter()
+                    await call(image)
+                    out[name].append(time.perf_counter() - t)
+            return out
 
     try:
         return asyncio.run(run())
     finally:
         connection.close()
+
+
+def differences(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """The median and the quartiles of ``a - b`` per image, in ms."""
+    d = (np.array(a) - np.array(b)) * 1000.0
+    return float(np.median(d)), float(np.percentile(d, 25)), float(np.percentile(d, 75))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,15 +382,15 @@ def main(argv: list[str] | None = None) -> int:
         receiver = OTLPReceiver().__enter__()
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}"
         os.environ["TRACEWISE_TRACE_SAMPLING"] = "1.0"
-    addresses = local.start(config, grpc_port=free_port(), dashboard=False)
+    addresses = local.start(config, grpc_port=free_port(), dashboard=False, metrics_port=free_port())
     try:
         target = addresses["grpc"]
         warm(target, images, a.replicas)
         before = cpu_by_role()
-        served, retried = steps(target, images, n, levels)
+        served, retried, parts = steps(target, images, n, levels, addresses["metrics"])
         after = cpu_by_role()
         noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
-        http = over_http(addresses["http"], images, n)
+        pairs = paired(pool, target, addresses["http"], images, n)
     finally:
         local.stop()
         if receiver is not None:
@@ -325,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         addresses = local.start(config, grpc_port=free_port(), dashboard=False)
         try:
             warm(addresses["grpc"], images, a.replicas)
-            ray_routed, _ = steps(addresses["grpc"], images, n, levels)
+            ray_routed, _, _ = steps(addresses["grpc"], images, n, levels)
         finally:
             local.stop()
     with pool:
@@ -354,19 +432,31 @@ def main(argv: list[str] | None = None) -> int:
     first = levels[0]
     overhead = pct(served[first][1], 50) - pct(plain[first][1], 50)
     _, nl, ne = noop
-    _, hl, he = http
+    over, over_lo, over_hi = differences(pairs["gRPC"], pairs["plain"])
+    http_over, http_lo, http_hi = differences(pairs["HTTP"], pairs["gRPC"])
+    http_share = float(np.median(np.array(pairs["HTTP"]) / np.array(pairs["gRPC"]))) - 1
     lines += [
         "",
-        f"Overhead at concurrency {first}, p50: {overhead:+.1f} ms (target <= 10 ms at 1); the no-op RPC "
-        f"(GetServiceInfo through proxy and ingress): p50 {pct(nl, 50):.1f} ms, p99 {pct(nl, 99):.1f} ms"
-        f"{f', {ne} errors' if ne else ''}.",
+        f"Overhead, paired ({n} images one at a time, each through a plain process, gRPC and HTTP "
+        f"back to back, the order rotating): gRPC - plain per image, median {over:+.1f} ms "
+        f"(quartiles {over_lo:+.1f} / {over_hi:+.1f}; target <= 10 ms); from the table's p50s at "
+        f"{first} in flight {overhead:+.1f} ms. The no-op RPC (GetServiceInfo through proxy and "
+        f"ingress): p50 {pct(nl, 50):.1f} ms, p99 {pct(nl, 99):.1f} ms{f', {ne} errors' if ne else ''}.",
+        f"HTTP/JSON against gRPC, paired: HTTP - gRPC per image, median {http_over:+.1f} ms (quartiles "
+        f"{http_lo:+.1f} / {http_hi:+.1f}), {http_share:+.0%} per image at the median (target within "
+        "10%); HTTP on one kept-alive connection.",
+        "Where a mapping call's time went, from the ingress (the service's own "
+        "`tracewise_method_seconds`, mean ms per call): "
+        + "; ".join(
+            f"{c} in flight: " + ", ".join(f"{part} {1000 * sec:.0f}" for part, sec in parts[c].items())
+            for c in levels
+        )
+        + " (queued: waiting in the replica for its engine; run: the replica's work; transit: the "
+        "rest of the round trip, Ray's routing and hops).",
         "Calls the SDK sent again (a shed call after its RetryInfo delay; counted once, from the "
         "first attempt): " + ", ".join(f"{retried[c]} at {c} in flight" for c in levels) + ".",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
-        f"The same mapping requests one at a time over HTTP/JSON: p50 {pct(hl, 50):.0f} ms, p99 "
-        f"{pct(hl, 99):.0f} ms, {pct(hl, 50) / pct(served[first][1], 50) - 1:+.0%} against gRPC at "
-        f"{first} in flight (target within 10%){f', {he} errors' if he else ''}.",
     ]
     if failures:
         lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in failures.most_common())]

@@ -144,6 +144,7 @@ class DataPlane:
         admission the method's pace."""
         with self.admission.admit(method, picture, exploring, seconds):
             wait = budget.wait_s(method, seconds, picture.width * picture.height)
+            sent = time.monotonic()
             try:
                 result = await asyncio.wait_for(
                     self.methods.run(method, picture, objective, time.time() + seconds), timeout=wait
@@ -152,6 +153,10 @@ class DataPlane:
                 if not exploring:
                     self.admission.pushed_back(method)
                 raise Overloaded(f"{method} is saturated") from exc
+        timing = result.pop("timing", None)  # the replica's (queued, run) seconds: not the result's
+        if timing is not None:
+            queued, ran = timing
+            self.metrics.method_call(method, queued, ran, max(0.0, time.monotonic() - sent - queued - ran))
         if "error" in result:
             raise result["error"]  # a typed engine error, as the replica raised it
         self.admission.learn(method, picture, result["seconds"])

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from .served import Served
 
 LATENCY_BOUNDARIES = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80]
+# A method call's parts: transit is milliseconds, a queue or a big picture's run seconds.
+PART_BOUNDARIES = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80]
 # Ray wants positive boundaries: the first bucket also holds gains <= 0 (_sum/_count stay exact).
 GAIN_BOUNDARIES = [0.0005, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]
 RATIO_BOUNDARIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2]
@@ -30,6 +32,13 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "histogram",
         "Seconds from the ingress receiving a request to its answer.",
         ("rpc", "method_used", "status"),
+    ),
+    "tracewise_method_seconds": (
+        "histogram",
+        "Where a call to a method replica spent its time: part=queued (waiting in the replica for "
+        "its engine slot), run (the replica's work: decoding, the method), transit (the rest of the "
+        "round trip from the ingress: Ray's routing, the hops there and back, serialization).",
+        ("method", "part"),
     ),
     "tracewise_ssim_gain": (
         "histogram",
@@ -80,6 +89,7 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 BOUNDARIES: dict[str, list[float]] = {
     "tracewise_request_seconds": LATENCY_BOUNDARIES,
+    "tracewise_method_seconds": PART_BOUNDARIES,
     "tracewise_ssim_gain": GAIN_BOUNDARIES,
     "tracewise_bytes_ratio": RATIO_BOUNDARIES,
     "tracewise_router_confidence": CONFIDENCE_BOUNDARIES,
@@ -131,6 +141,11 @@ class Metrics:
 
     def set(self, name: str, value: float, tags: dict[str, str]) -> None:
         self._m[name].set(value, tags=tags)
+
+    def method_call(self, method: str, queued_s: float, run_s: float, transit_s: float) -> None:
+        """One answered call to a method replica, in its three parts."""
+        for part, seconds in (("queued", queued_s), ("run", run_s), ("transit", transit_s)):
+            self.observe("tracewise_method_seconds", seconds, {"method": method, "part": part})
 
     def request(self, rpc: str, requested: str, served: Served | None, status: str, seconds: float) -> None:
         """Everything one answered request contributes."""

@@ -69,14 +69,21 @@ class MethodWorker:
         return dataclasses.replace(objective, budget_s=left)
 
     async def run(self, picture: Picture | Encoded, objective: Objective, deadline: float) -> dict[str, Any]:
+        """The answer, with ``timing``: (seconds waiting for the engine slot, seconds from taking
+        it to the answer), so the ingress can tell the replica's queue, its work and the way
+        there and back apart (``tracewise_method_seconds``)."""
+        arrived = time.monotonic()
         cancel = threading.Event()
         async with self.engine_slot:
+            began = time.monotonic()
             objective = self._until(objective, deadline)  # the budget left after waiting its turn
             try:
-                return await asyncio.to_thread(self._guarded, picture, objective, cancel)
+                answer = await asyncio.to_thread(self._guarded, picture, objective, cancel)
             except asyncio.CancelledError:
                 cancel.set()  # the thread stops at its next evaluation boundary
                 raise
+        answer["timing"] = (began - arrived, time.monotonic() - began)
+        return answer
 
     def _guarded(
         self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None

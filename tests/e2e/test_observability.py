@@ -106,7 +106,13 @@ def test_metrics_reach_prometheus(stack, client, wordmark_png):
     assert lines, "service metrics did not reach Ray's Prometheus endpoint"
     names = {ln.split("{")[0].split(" ")[0] for ln in lines}
     assert names <= exported_names(), names - exported_names()
-    for must in ("tracewise_requests", "tracewise_request_seconds", "tracewise_ssim_gain", "tracewise_cache"):
+    for must in (
+        "tracewise_requests",
+        "tracewise_request_seconds",
+        "tracewise_method_seconds",
+        "tracewise_ssim_gain",
+        "tracewise_cache",
+    ):
         kind = SPEC[must][0]
         series = f"ray_{must}_total" if kind == "counter" else f"ray_{must}_count"
         assert series in names, series

@@ -37,3 +37,22 @@ def test_calls_on_one_replica_run_one_at_a_time_in_order(monkeypatch):
     # each call's budget is what is left after waiting its turn
     budgets = [a["budget"] for a in answers]
     assert budgets == sorted(budgets, reverse=True) and budgets[0] - budgets[-1] > 0.1
+
+
+def test_an_answer_says_how_long_it_waited_for_the_engine_and_how_long_it_ran(monkeypatch):
+    worker = MethodWorker.func_or_class("default")
+
+    def guarded(picture, objective, cancel, progress=None):
+        time.sleep(0.1)
+        return {}
+
+    monkeypatch.setattr(worker, "_guarded", guarded)
+
+    async def main():
+        deadline = time.time() + 10
+        return await asyncio.gather(*(worker.run(i, Objective(), deadline) for i in range(2)))
+
+    first, second = asyncio.run(main())
+    (q1, r1), (q2, r2) = first["timing"], second["timing"]
+    assert q1 < 0.05 and 0.09 < r1 < 0.5  # the first ran at once
+    assert 0.09 < q2 < 0.5 and 0.09 < r2 < 0.5  # the second waited for the first

@@ -60,6 +60,7 @@ def fake_metrics():
         set=lambda *a: None,
         observe=lambda *a: None,
         request=lambda *a: None,
+        method_call=lambda *a: seen.append(("tracewise_method_seconds", a)),
         seen=seen,
     )
 
@@ -233,3 +234,18 @@ def test_a_named_method_gets_the_checked_bytes_not_the_pixels(png):
     run(plane(methods).vectorize(req(png, "mapping")))
     (sent,) = methods.pictures
     assert isinstance(sent, Encoded) and sent.data == png and (sent.width, sent.height) == (96, 64)
+
+
+def test_a_method_calls_time_is_split_into_the_replicas_queue_its_work_and_transit(png):
+    class Slow(FakeMethods):
+        async def run(self, method, picture, objective, deadline):
+            await asyncio.sleep(0.2)  # the way there and back, as the ingress sees it
+            return answer(method, timing=(0.03, 0.05))
+
+    p = plane(Slow())
+    served = run(p.vectorize(req(png, "mapping")))
+    assert "timing" not in served.result  # the replica's timing is the metric's, not the answer's
+    parts = [args for name, args in p.metrics.seen if name == "tracewise_method_seconds"]
+    ((method, queued, ran, transit),) = parts
+    assert (method, queued, ran) == ("mapping", 0.03, 0.05)
+    assert 0.2 - 0.08 - 0.01 < transit < 0.2 - 0.08 + 0.1  # the round trip less what the replica did
