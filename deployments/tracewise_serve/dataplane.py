@@ -153,14 +153,19 @@ class DataPlane:
                 if not exploring:
                     self.admission.pushed_back(method)
                 raise Overloaded(f"{method} is saturated") from exc
-        timing = result.pop("timing", None)  # the replica's (queued, run) seconds: not the result's
-        if timing is not None:
-            queued, ran = timing
-            self.metrics.method_call(method, queued, ran, max(0.0, time.monotonic() - sent - queued - ran))
+        self._timed(method, result, sent)
         if "error" in result:
             raise result["error"]  # a typed engine error, as the replica raised it
         self.admission.learn(method, picture, result["seconds"])
         return result
+
+    def _timed(self, method: str, result: dict[str, Any], sent: float) -> None:
+        """The call's parts to the metrics: the replica's (queued, run) seconds, taken out of its
+        answer (they are not the result's), and the rest of the round trip since ``sent``."""
+        timing = result.pop("timing", None)
+        if timing is not None:
+            queued, ran = timing
+            self.metrics.method_call(method, queued, ran, max(0.0, time.monotonic() - sent - queued - ran))
 
     async def explore_call(
         self, method: str, picture: Picture, objective: Objective, seconds: float
@@ -250,6 +255,7 @@ class DataPlane:
         decision = await self.decide(picture, req.objective, req.requested)
         method = decision.method if decision is not None else req.requested
         plan = budget.plan(method, req.objective, decision, req.timeout_s, req.started)
+        sent = time.monotonic()
         try:
             async for event in self.methods.stream(
                 method, picture, req.objective, time.time() + plan.seconds
@@ -258,6 +264,7 @@ class DataPlane:
                     yield Progress(*event["progress"])
                     continue
                 result = event["result"]
+                self._timed(method, result, sent)
                 if "error" in result:
                     raise result["error"]
                 yield self._served(req, result, decision, (), plan.seconds)

@@ -96,8 +96,12 @@ class MethodWorker:
     async def run_stream(
         self, picture: Picture | Encoded, objective: Objective, deadline: float
     ) -> AsyncIterator[dict[str, Any]]:
+        arrived = time.monotonic()
         async with self.engine_slot:
+            began = time.monotonic()
             async for event in self._stream(picture, objective, deadline):
+                if "result" in event:  # as run's answer: the slot's wait and the run
+                    event["result"]["timing"] = (began - arrived, time.monotonic() - began)
                 yield event
 
     async def _stream(

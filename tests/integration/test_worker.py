@@ -56,3 +56,20 @@ def test_an_answer_says_how_long_it_waited_for_the_engine_and_how_long_it_ran(mo
     (q1, r1), (q2, r2) = first["timing"], second["timing"]
     assert q1 < 0.05 and 0.09 < r1 < 0.5  # the first ran at once
     assert 0.09 < q2 < 0.5 and 0.09 < r2 < 0.5  # the second waited for the first
+
+
+def test_a_streamed_answer_says_the_same(monkeypatch):
+    worker = MethodWorker.func_or_class("search")
+
+    def guarded(picture, objective, cancel, progress=None):
+        time.sleep(0.1)
+        return {}
+
+    monkeypatch.setattr(worker, "_guarded", guarded)
+
+    async def main():
+        return [e async for e in worker.run_stream(0, Objective(), time.time() + 10)]
+
+    (last,) = asyncio.run(main())
+    queued, ran = last["result"]["timing"]
+    assert queued < 0.05 and 0.09 < ran < 0.5

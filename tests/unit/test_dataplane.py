@@ -249,3 +249,21 @@ def test_a_method_calls_time_is_split_into_the_replicas_queue_its_work_and_trans
     ((method, queued, ran, transit),) = parts
     assert (method, queued, ran) == ("mapping", 0.03, 0.05)
     assert 0.2 - 0.08 - 0.01 < transit < 0.2 - 0.08 + 0.1  # the round trip less what the replica did
+
+
+def test_a_streamed_calls_time_is_split_the_same_way(png):
+    class Streamed(FakeMethods):
+        async def stream(self, method, picture, objective, deadline):
+            yield {"progress": ("search", 0.9, 0.5)}
+            await asyncio.sleep(0.1)
+            yield {"result": answer(method, timing=(0.01, 0.02))}
+
+    p = plane(Streamed())
+
+    async def events():
+        return [e async for e in p.stream(req(png, "search"))]
+
+    *_, served = run(events())
+    assert "timing" not in served.result
+    ((method, queued, ran, transit),) = [a for n, a in p.metrics.seen if n == "tracewise_method_seconds"]
+    assert (method, queued, ran) == ("search", 0.01, 0.02) and transit > 0.05
