@@ -39,14 +39,20 @@ def test_calls_on_one_replica_run_one_at_a_time_in_order(monkeypatch):
     assert budgets == sorted(budgets, reverse=True) and budgets[0] - budgets[-1] > 0.1
 
 
-def test_an_answer_says_how_long_it_waited_for_the_engine_and_how_long_it_ran(monkeypatch):
-    worker = MethodWorker.func_or_class("default")
+def tenth_of_a_second(monkeypatch, method):
+    """A replica of ``method`` whose engine call takes 0.1 s."""
+    worker = MethodWorker.func_or_class(method)
 
     def guarded(picture, objective, cancel, progress=None):
         time.sleep(0.1)
         return {}
 
     monkeypatch.setattr(worker, "_guarded", guarded)
+    return worker
+
+
+def test_an_answer_says_how_long_it_waited_for_the_engine_and_how_long_it_ran(monkeypatch):
+    worker = tenth_of_a_second(monkeypatch, "default")
 
     async def main():
         deadline = time.time() + 10
@@ -59,13 +65,7 @@ def test_an_answer_says_how_long_it_waited_for_the_engine_and_how_long_it_ran(mo
 
 
 def test_a_streamed_answer_says_the_same(monkeypatch):
-    worker = MethodWorker.func_or_class("search")
-
-    def guarded(picture, objective, cancel, progress=None):
-        time.sleep(0.1)
-        return {}
-
-    monkeypatch.setattr(worker, "_guarded", guarded)
+    worker = tenth_of_a_second(monkeypatch, "search")
 
     async def main():
         return [e async for e in worker.run_stream(0, Objective(), time.time() + 10)]
