@@ -33,6 +33,7 @@ from . import access_log, convert, http_api
 from .auth import ApiKeys
 from .dataplane import MAX_REQUEST_BYTES, Backpressure, DataPlane, Progress, ReplicaLost, Request
 from .health import Health, services
+from .lane import Lane, WithLane
 from .metrics import Metrics
 from .status import DETAILS_KEY, to_status
 from .worker import MethodWorker
@@ -93,15 +94,28 @@ class Ingress:
         workers: dict[str, DeploymentHandle[Any]],
         max_pixels: int = DEFAULT_MAX_PIXELS,
         inflight_limits: dict[str, int] | None = None,
+        embedded: dict[str, Any] | None = None,
     ) -> None:
-        self.methods = list(workers)
+        """``embedded``: ``{"methods": [...], "processes": N}``, work-bounded methods this replica
+        runs in its own engine processes (lane.py) instead of through their deployments."""
+        self.lane = Lane(list(embedded["methods"]), int(embedded["processes"])) if embedded else None
+        self.methods = [m for m in METHODS if m in workers or (self.lane is not None and m in self.lane)]
         self.keys = ApiKeys()
         self.health = Health()
+        methods: Any = ServeMethods(workers)
+        if self.lane is not None:
+            methods = WithLane(methods, self.lane)
+            self.health.local = self.lane.snapshot  # its methods' replicas: this replica's processes
+            self.lane.start_soon()  # they load while Serve finishes starting the app
         self.plane = DataPlane(
-            ServeMethods(workers), self.methods, Metrics(), inflight_limits, max_pixels, open_store(),
+            methods, self.methods, Metrics(), inflight_limits, max_pixels, open_store(),
             replicas=self.health.running,  # admission's room follows each method's running replicas
-            ingresses=self.health.ingresses,  # and its estimate of the queue, the ingresses sharing it
+            ingresses=self._sharing,  # and its estimate of the queue, the ingresses sharing them
         )  # fmt: skip
+
+    def _sharing(self, method: str) -> int | None:
+        """The ingress replicas whose calls share ``method``'s replicas (a lane's are this one's)."""
+        return 1 if self.lane is not None and method in self.lane else self.health.ingresses()
 
     def _request(self, request: Any, ctx: Any, rid: str, started: float) -> Request:
         self.health.start()  # the replicas' view, kept fresh from the first request on
@@ -278,15 +292,21 @@ def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str,
     """
     args = args or {}
     overrides = overrides or {}
+    embedded = args.get("embedded") or None
+    in_lane = set(embedded["methods"]) if embedded else set()
+    unknown = in_lane - set(METHODS)
+    if unknown:
+        raise ValueError(f"embedded names unknown methods: {sorted(unknown)}")
     workers = {
         m: MethodWorker.options(  # type: ignore[attr-defined]  # serve.deployment makes a Deployment
             name=f"method-{m}", **overrides.get(f"method-{m}", {})
         ).bind(m)
         for m in METHODS
+        if m not in in_lane
     }
     ingress = Ingress.options(**overrides.get("Ingress", {}))  # type: ignore[attr-defined]
     limits = {str(k): int(v) for k, v in (args.get("inflight_limits") or {}).items()}
     unknown = set(limits) - set(METHODS)
     if unknown:
         raise ValueError(f"inflight_limits names unknown methods: {sorted(unknown)}")
-    return ingress.bind(workers, int(args.get("max_pixels", DEFAULT_MAX_PIXELS)), limits)
+    return ingress.bind(workers, int(args.get("max_pixels", DEFAULT_MAX_PIXELS)), limits, embedded)

@@ -66,6 +66,9 @@ class Health:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.error: str | None = None
+        # running "replicas" this replica holds itself (the embedded lane's processes, lane.py),
+        # over Serve's view
+        self.local: Callable[[], Snapshot] = dict
 
     # --- the view ----------------------------------------------------------------------
     def running(self, method: str) -> int | None:
@@ -112,7 +115,7 @@ class Health:
         before = self._all()
         self._at = self._clock()  # under way: a caller meanwhile does not start another
         try:
-            self._running = await asyncio.to_thread(self._source)
+            self._running = {**await asyncio.to_thread(self._source), **self.local()}
             self.error = None
         except Exception as exc:  # noqa: BLE001 - the controller unreachable: nothing is known to run
             self._running = {}

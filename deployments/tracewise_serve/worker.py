@@ -11,14 +11,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 import ray
 from ray import serve
 
-from tracewise import engine
-from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture, decode
-from tracewise.errors import TracewiseError
+from tracewise.decode import Encoded, Picture
 from tracewise.objective import Objective
+
+from .lane import check_tracer, execute
 
 
 @serve.deployment
@@ -42,25 +41,7 @@ class MethodWorker:
     def check_health(self) -> None:
         """Serve calls this every few seconds (health_check_period_s): a tiny real trace, so a
         replica whose tracer no longer works is replaced, not only one that died."""
-        from tracewise.trace import vtracer_svg
-
-        rgba = np.zeros((16, 16, 4), np.uint8)
-        rgba[..., 3] = 255
-        rgba[4:12, 4:12, 0] = 255
-        if "<path" not in vtracer_svg(rgba, None):
-            raise RuntimeError("VTracer traced no path on the health-check picture")
-
-    def _run(
-        self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
-    ) -> dict[str, Any]:
-        if isinstance(picture, Encoded):  # the ingress checked the header; the pixels are decoded here
-            picture = decode(picture, max(DEFAULT_MAX_PIXELS, picture.width * picture.height))
-        # every result carries VTracer's defaults on the same image: the floor it was checked against
-        result = engine.vectorize(picture, self.method, objective, progress=progress, cancel=cancel)
-        out = result.to_dict()
-        out["svg"] = result.svg
-        out["node_id"] = self.node_id
-        return out
+        check_tracer()
 
     @staticmethod
     def _until(objective: Objective, deadline: float) -> Objective:
@@ -88,10 +69,7 @@ class MethodWorker:
     def _guarded(
         self, picture: Picture | Encoded, objective: Objective, cancel: threading.Event, progress: Any = None
     ) -> dict[str, Any]:
-        try:
-            return self._run(picture, objective, cancel, progress)
-        except TracewiseError as exc:  # returned, not raised: no traceback logged for a bad input
-            return {"error": exc}  # pickled by class and fields (TracewiseError.__reduce__)
+        return execute(self.method, picture, objective, cancel, progress, self.node_id)
 
     async def run_stream(
         self, picture: Picture | Encoded, objective: Objective, deadline: float
