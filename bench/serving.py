@@ -59,19 +59,29 @@ ROLES = [  # process title (Ray sets them) -> what it does, first match wins
 ]
 
 
+LANE = "the ingresses' engine processes (embedded)"
+
+
+def _title(pid: str) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
 def cpu_by_role() -> dict[str, float]:
-    """CPU seconds so far of every Ray process on this machine, by role (from /proc)."""
+    """CPU seconds so far of every Ray process on this machine, by role (from /proc), and of the
+    embedded lane's engine processes (children of an ingress replica)."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            title = _title(pid)
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if "multiprocessing.spawn" in title and "Ingress" in _title(fields[1]):
+                title = LANE
         except OSError:
             continue
-        if "ray" not in title and "gcs_server" not in title:
+        if "ray" not in title and "gcs_server" not in title and title != LANE:
             continue
-        role = next((r for key, r in ROLES if key in title), None)
+        role = LANE if title == LANE else next((r for key, r in ROLES if key in title), None)
         if role is not None:
             out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return out
@@ -351,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         "methods instead of routing.py's, the same steps (the router's A/B in one run)",
     )
     ap.add_argument(
+        "--embedded",
+        action="store_true",
+        help="then the service once more with the work-bounded methods in the ingresses' own engine "
+        "processes (lane.py), as many as --replicas: the second Ray hop's A/B in one run",
+    )
+    ap.add_argument(
         "--tracing",
         action="store_true",
         help="trace every request (sampling 1.0) into an OTLP/gRPC receiver on loopback, to compare",
@@ -373,6 +389,11 @@ def main(argv: list[str] | None = None) -> int:
         if d["name"] == "method-mapping":  # exactly --replicas, as many as the plain processes
             d.pop("autoscaling_config", None)
             d["num_replicas"] = a.replicas
+    passes = [("deployments", "through the method deployments (the configs' layout)", config)]
+    if a.embedded:
+        passes.append(
+            ("embedded", "with the embedded lane (lane.py)", embedded_config(local, config, a.replicas))
+        )
     pool = ProcessPoolExecutor(a.replicas)  # idle while the service runs: no CPU
     list(pool.map(_plain, images[: 2 * a.replicas]))  # warm: imports, models
     plain_before = {c: plain_processes(pool, images, n, c) for c in levels}
@@ -384,17 +405,11 @@ def main(argv: list[str] | None = None) -> int:
         receiver = OTLPReceiver().__enter__()
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}"
         os.environ["TRACEWISE_TRACE_SAMPLING"] = "1.0"
-    addresses = local.start(config, grpc_port=free_port(), dashboard=False, metrics_port=free_port())
+    runs = {}
     try:
-        target = addresses["grpc"]
-        warm(target, images, a.replicas)
-        before = cpu_by_role()
-        served, retried, parts = steps(target, images, n, levels, addresses["metrics"])
-        after = cpu_by_role()
-        noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
-        pairs = paired(pool, target, addresses["http"], images, n)
+        for name, _, cfg in passes:
+            runs[name] = service_pass(local, cfg, pool, images, n, levels, a.replicas)
     finally:
-        local.stop()
         if receiver is not None:
             receiver.__exit__()
     failures = Counter(FAILURES)
@@ -419,24 +434,76 @@ def main(argv: list[str] | None = None) -> int:
         + (f"on ({len(receiver.spans)} spans received)." if receiver else "off."),
         "",
     ]
-    table, shares = comparison("in flight", plain, served)
-    lines += table
     rate = {
         c: (len(plain_before[c][1]) / plain_before[c][0], len(plain_after[c][1]) / plain_after[c][0])
         for c in levels
     }
     lines += [
-        "",
-        "Plain processes' req/s before the service / after it (the table: both passes together): "
+        "Plain processes' req/s before the service / after it (each table: both passes together): "
         + ", ".join(f"{rate[c][0]:.1f} / {rate[c][1]:.1f} at {c} in flight" for c in levels)
         + ".",
     ]
+    for name, title, _ in passes:
+        lines += ["", f"**The service {title}:**", ""]
+        lines += report(runs[name], plain, levels, n, name)
+    if failures:
+        lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in failures.most_common())]
+    if ray_routed:
+        lines += [
+            "",
+            "The same steps through the service with Ray's default request router on the "
+            "work-bounded methods (routing.py's replaced), started after the run above:",
+            "",
+        ]
+        lines += comparison("in flight", plain, ray_routed)[0]
+    emit(lines, a.markdown)
+    return 0
+
+
+def embedded_config(local, config: dict, replicas: int) -> dict:
+    """``config`` with as many lane processes in all as ``replicas`` (the plain processes), split
+    over the ingress replicas."""
+    ingresses = int(
+        next(d for d in config["applications"][0]["deployments"] if d["name"] == "Ingress")["num_replicas"]
+    )
+    per_ingress, rest = divmod(replicas, ingresses)
+    if per_ingress < 1 or rest:
+        raise SystemExit(f"--replicas {replicas} does not split over {ingresses} ingresses")
+    return local.embedded_config(config, per_ingress)
+
+
+def service_pass(local, config: dict, pool, images: list[bytes], n: int, levels: list[int], replicas: int):
+    """One start of the service with ``config``: the steps, the no-op, the paired overhead and
+    where the service's CPU went during the steps."""
+    addresses = local.start(config, grpc_port=free_port(), dashboard=False, metrics_port=free_port())
+    try:
+        target = addresses["grpc"]
+        warm(target, images, replicas)
+        before, began = cpu_by_role(), time.perf_counter()
+        served, retried, parts = steps(target, images, n, levels, addresses["metrics"])
+        after, wall = cpu_by_role(), time.perf_counter() - began
+        noop = through_service(target, images, n, 1, rpc="GetServiceInfo")
+        pairs = paired(pool, target, addresses["http"], images, n)
+    finally:
+        local.stop()
+    used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
+    return {
+        "served": served, "retried": retried, "parts": parts, "noop": noop, "pairs": pairs, "cpu": used,
+        "wall": wall,
+    }  # fmt: skip
+
+
+def report(run: dict, plain: dict, levels: list[int], n: int, name: str) -> list[str]:
+    served, retried, parts, pairs, used = (run[k] for k in ("served", "retried", "parts", "pairs", "cpu"))
+    lines, shares = comparison("in flight", plain, served)
     first = levels[0]
     overhead = pct(served[first][1], 50) - pct(plain[first][1], 50)
-    _, nl, ne = noop
+    _, nl, ne = run["noop"]
     over, over_lo, over_hi = differences(pairs["gRPC"], pairs["plain"])
     http_over, http_lo, http_hi = differences(pairs["HTTP"], pairs["gRPC"])
     http_share = float(np.median(np.array(pairs["HTTP"]) / np.array(pairs["gRPC"]))) - 1
+    where = "a lane process" if name == "embedded" else "the replica"
+    total = sum(used.values()) or 1.0
     lines += [
         "",
         f"Overhead, paired ({n} images one at a time, each through a plain process, gRPC and HTTP "
@@ -453,34 +520,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{c} in flight: " + ", ".join(f"{part} {1000 * sec:.0f}" for part, sec in parts[c].items())
             for c in levels
         )
-        + " (queued: waiting in the replica for its engine; run: the replica's work; transit: the "
-        "rest of the round trip, Ray's routing and hops).",
+        + f" (queued: waiting for {where}'s engine; run: its work; transit: the rest of the round "
+        "trip).",
         "Calls the SDK sent again (a shed call after its RetryInfo delay; counted once, from the "
         "first attempt): " + ", ".join(f"{retried[c]} at {c} in flight" for c in levels) + ".",
         f"Service throughput as a share of plain processes: lowest {min(shares):.0%} (target >= 80% "
         "at every concurrency).",
-    ]
-    if failures:
-        lines += ["", "Errors: " + "; ".join(f"{n} x {what}" for what, n in failures.most_common())]
-    if ray_routed:
-        lines += [
-            "",
-            "The same steps through the service with Ray's default request router on the "
-            "work-bounded methods (routing.py's replaced), started after the run above:",
-            "",
-        ]
-        lines += comparison("in flight", plain, ray_routed)[0]
-    used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
-    total = sum(used.values()) or 1.0
-    lines += [
-        "",
-        "Where the service's CPU went during those steps (/proc, every Ray process): "
+        "Where the service's CPU went during those steps (/proc): "
         + ", ".join(f"{role} {sec / total:.0%}" for role, sec in sorted(used.items(), key=lambda x: -x[1]))
-        + f"; in all {total / (sum(served[c][0] for c in levels) * (os.cpu_count() or 1)):.0%} of the "
-        f"{os.cpu_count()} CPUs over the steps' wall time (the rest: this load generator, and idle)",
+        + f"; in all {total / (run['wall'] * (os.cpu_count() or 1)):.0%} of the {os.cpu_count()} CPUs "
+        "from the first step's start to the last one's metrics (the rest: this load generator, and idle).",
     ]
-    emit(lines, a.markdown)
-    return 0
+    return lines
 
 
 if __name__ == "__main__":

@@ -84,11 +84,11 @@ class Admission:
         on_change: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         replicas: Callable[[str], int | None] = lambda method: None,
-        ingresses: Callable[[str], int | None] = lambda method: None,
+        ingresses: Callable[[], int | None] = lambda: None,
     ) -> None:
         """``limits``: work in flight per running replica of each method (none: unbounded);
         ``replicas``: the method's running replicas now (None while unknown: counted as one);
-        ``ingresses``: the ingress replicas sharing the method's replicas (None while unknown: one)."""
+        ``ingresses``: the ingress replicas sharing the methods (None while unknown: one)."""
         self.limits = dict(limits or {})
         self._replicas = replicas
         self._ingresses = ingresses
@@ -153,7 +153,7 @@ class Admission:
         pace = self.pace.get(method)
         if pace is None:
             return None
-        ingresses = max(1, self._ingresses(method) or 1)
+        ingresses = max(1, self._ingresses() or 1)
         replicas = max(1, self._replicas(method) or 1)
         return pace * (self.work[method] * ingresses / replicas + work(picture))
 

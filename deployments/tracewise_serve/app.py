@@ -106,16 +106,22 @@ class Ingress:
         if self.lane is not None:
             methods = WithLane(methods, self.lane)
             self.health.local = self.lane.snapshot  # its methods' replicas: this replica's processes
-            self.lane.start_soon()  # they load while Serve finishes starting the app
+            self.lane.open()  # Serve runs the replica once its engine processes are ready
         self.plane = DataPlane(
             methods, self.methods, Metrics(), inflight_limits, max_pixels, open_store(),
-            replicas=self.health.running,  # admission's room follows each method's running replicas
-            ingresses=self._sharing,  # and its estimate of the queue, the ingresses sharing them
+            replicas=self._replicas,  # admission's room follows each method's running replicas
+            ingresses=self.health.ingresses,  # and its estimate of the queue, the ingresses sharing it
         )  # fmt: skip
 
-    def _sharing(self, method: str) -> int | None:
-        """The ingress replicas whose calls share ``method``'s replicas (a lane's are this one's)."""
-        return 1 if self.lane is not None and method in self.lane else self.health.ingresses()
+    def _replicas(self, method: str) -> int | None:
+        """``method``'s running replicas as admission counts them. A lane's processes take calls
+        from this replica alone, so each counts once per ingress replica: it gets the room and
+        the queue a method replica gets from all of them (``inflight_limits`` is per replica,
+        from each ingress)."""
+        running = self.health.running(method)
+        if self.lane is None or method not in self.lane or running is None:
+            return running
+        return running * (self.health.ingresses() or 1)
 
     def _request(self, request: Any, ctx: Any, rid: str, started: float) -> Request:
         self.health.start()  # the replicas' view, kept fresh from the first request on

@@ -88,11 +88,11 @@ class DataPlane:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         store: Any = None,
         replicas: Callable[[str], int | None] = lambda method: None,
-        ingresses: Callable[[str], int | None] = lambda method: None,
+        ingresses: Callable[[], int | None] = lambda: None,
     ) -> None:
         """``inflight_limits``: work in flight per running replica of each method, from this
-        ingress replica; ``replicas``: each method's running replicas now, ``ingresses``: the ingress
-        replicas sharing them, per method (admission.py)."""
+        ingress replica; ``replicas``: each method's running replicas now, ``ingresses``: the
+        ingress replicas now (admission.py)."""
         self.methods = methods
         self.names = names
         self.metrics = metrics

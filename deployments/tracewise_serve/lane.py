@@ -155,7 +155,9 @@ class _Process:
         self.process.start()
         child.close()
         self.pid: int | None = None
-        self.ready = loop.create_future()
+        self.ready = loop.create_future()  # for the event loop
+        self.started = threading.Event()  # the same, for a thread (a blocking start)
+        self.ended = threading.Event()
         self.call: _Call | None = None
         self.alive = True
         threading.Thread(target=self._read, name=f"tracewise-lane-{index}-reader", daemon=True).start()
@@ -166,8 +168,12 @@ class _Process:
                 message = self.conn.recv()
             except (EOFError, OSError):
                 break
+            if message[0] == "ready":
+                self.pid = message[1]
+                self.started.set()
             self._soon(self._deliver, message)
         self.process.join(5)
+        self.ended.set()
         self._soon(self._exited)
 
     def _soon(self, fn: Callable[..., None], *args: Any) -> None:
@@ -179,7 +185,6 @@ class _Process:
     def _deliver(self, message: tuple[str, Any]) -> None:
         kind, payload = message
         if kind == "ready":
-            self.pid = payload
             if not self.ready.done():
                 self.ready.set_result(None)
         elif self.call is not None:
@@ -219,40 +224,51 @@ class Lane:
         self._idle: asyncio.Queue[_Process] | None = None
         self._procs: dict[int, _Process] = {}
         self._stopped = False
-        self._starting: asyncio.Task[None] | None = None
 
     def __contains__(self, method: object) -> bool:
         return method in self.methods
 
     def alive(self) -> int:
         """The processes that have started and still run (health's and admission's replicas)."""
-        return sum(p.alive and p.ready.done() and p.ready.exception() is None for p in self._procs.values())
+        return sum(p.alive and p.started.is_set() for p in self._procs.values())
 
     def snapshot(self) -> dict[str, int]:
         """Health's view of the lane's methods: their running replicas are its live processes."""
         alive = self.alive()
         return {f"method-{m}": alive for m in self.methods}
 
-    def start_soon(self) -> None:
-        """Start the processes in the background when an event loop runs here (Serve constructs
-        the replica in one); otherwise the first call starts them."""
+    def open(self) -> None:
+        """Start the processes now and wait until each is ready, when an event loop runs here
+        (Serve constructs the replica in one: the replica is not running, nor the app deployed,
+        before its engine processes are); otherwise the first call starts them."""
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._starting = loop.create_task(self.start())
+        self._start_all()
+        end = time.monotonic() + START_TIMEOUT_S
+        for proc in self._procs.values():
+            while not proc.started.wait(0.05):
+                if proc.ended.is_set() or time.monotonic() > end:
+                    raise RuntimeError(
+                        f"lane process {proc.index} did not start (exit code {proc.process.exitcode})"
+                    )
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs.values() if p.alive and p.pid is not None]
 
     async def start(self) -> None:
-        """Start the processes and wait until each has loaded its models and traced once."""
+        """Start the processes (once) and wait until each has loaded its models and traced once;
+        later calls return at once (a call then waits in the queue for a ready process)."""
         if self._idle is not None:
             return
+        self._start_all()
+        await asyncio.wait_for(asyncio.gather(*(p.ready for p in self._procs.values())), START_TIMEOUT_S)
+
+    def _start_all(self) -> None:
         self._idle = asyncio.Queue()
         for i in range(self.size):
             self._spawn(i)
-        await asyncio.wait_for(asyncio.gather(*(p.ready for p in self._procs.values())), START_TIMEOUT_S)
 
     def _spawn(self, index: int) -> None:
         proc = _Process(index, asyncio.get_running_loop(), self._lost)

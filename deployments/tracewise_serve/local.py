@@ -29,6 +29,24 @@ def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
     return config
 
 
+def embedded_config(config: dict[str, Any], processes: int) -> dict[str, Any]:
+    """``config`` with the work-bounded methods in ``processes`` engine processes of each ingress
+    replica (lane.py) instead of their own deployments: for one machine, where a second Ray hop
+    buys no placement and costs a 256 px call 6-20 ms (BENCHMARKS.md "Serving")."""
+    import copy
+
+    from tracewise.methods import WORK_BOUNDED
+
+    if processes < 1:
+        raise ValueError(f"the embedded lane needs at least one process per ingress, got {processes}")
+    out = copy.deepcopy(config)
+    app = out["applications"][0]
+    app.setdefault("args", {})["embedded"] = {"methods": list(WORK_BOUNDED), "processes": processes}
+    lane = {f"method-{m}" for m in WORK_BOUNDED}
+    app["deployments"] = [d for d in app.get("deployments", []) if d["name"] not in lane]
+    return out
+
+
 def overrides(app_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app_cfg.get("deployments", [])}
 
@@ -201,9 +219,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--num-cpus", type=int, default=None)
     ap.add_argument("--metrics-port", type=int, default=8080, help="Prometheus endpoint (default 8080)")
+    ap.add_argument(
+        "--embedded",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run default and mapping in N engine processes of each ingress replica instead of their "
+        "own deployments (one machine: no second Ray hop; default 0, the config's layout)",
+    )
     a = ap.parse_args(argv)
+    config = load_config(a.config)
+    if a.embedded:
+        config = embedded_config(config, a.embedded)
     addresses = start(
-        load_config(a.config),
+        config,
         a.address,
         a.port,
         a.num_cpus,

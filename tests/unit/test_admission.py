@@ -122,7 +122,7 @@ def test_a_replicas_room_holds_every_ingresses_share_plus_the_routers_slack():
 def test_past_its_share_a_big_call_queues_when_its_answer_is_expected_in_time():
     ingresses = [2]
     replicas = {"mapping": 2}.get
-    adm = Admission(["default", "mapping"], {"mapping": 3}, None, Clock(), replicas, lambda m: ingresses[0])
+    adm = Admission(["default", "mapping"], {"mapping": 3}, None, Clock(), replicas, lambda: ingresses[0])
     with adm.admit("mapping", pic(1024), seconds=10.0), adm.admit("mapping", pic(1024), seconds=10.0):
         # the share is full (2 calls of 3 on 2 replicas) and nothing is known of mapping's pace yet
         with pytest.raises(Overloaded):
