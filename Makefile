@@ -81,8 +81,9 @@ deploy: install
 rollback: install
 	$(PY) scripts/deploy.py rollback --overlay $(OVERLAY)
 
+# one machine: default and mapping in each ingress replica's engine process (README, "One machine")
 serve: install
-	$(VENV)/bin/tracewise serve
+	$(VENV)/bin/tracewise serve --colocated 1
 
 protos: install node_modules/.bin/buf
 	$(PY) scripts/gen_protos.py

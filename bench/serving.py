@@ -59,7 +59,7 @@ ROLES = [  # process title (Ray sets them) -> what it does, first match wins
 ]
 
 
-LANE = "the ingresses' engine processes (embedded)"
+LANE = "the ingresses' engine processes (colocated)"
 
 
 def _title(pid: str) -> str:
@@ -68,7 +68,7 @@ def _title(pid: str) -> str:
 
 def cpu_by_role() -> dict[str, float]:
     """CPU seconds so far of every Ray process on this machine, by role (from /proc), and of the
-    embedded lane's engine processes (children of an ingress replica)."""
+    colocated lane's engine processes (children of an ingress replica)."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "methods instead of routing.py's, the same steps (the router's A/B in one run)",
     )
     ap.add_argument(
-        "--embedded",
+        "--colocated",
         action="store_true",
         help="then the service once more with the work-bounded methods in the ingresses' own engine "
         "processes (lane.py), as many as --replicas: the second Ray hop's A/B in one run",
@@ -390,9 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             d.pop("autoscaling_config", None)
             d["num_replicas"] = a.replicas
     passes = [("deployments", "through the method deployments (the configs' layout)", config)]
-    if a.embedded:
+    if a.colocated:
         passes.append(
-            ("embedded", "with the embedded lane (lane.py)", embedded_config(local, config, a.replicas))
+            ("colocated", "with the colocated lane (lane.py)", colocated_config(local, config, a.replicas))
         )
     pool = ProcessPoolExecutor(a.replicas)  # idle while the service runs: no CPU
     list(pool.map(_plain, images[: 2 * a.replicas]))  # warm: imports, models
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def embedded_config(local, config: dict, replicas: int) -> dict:
+def colocated_config(local, config: dict, replicas: int) -> dict:
     """``config`` with as many lane processes in all as ``replicas`` (the plain processes), split
     over the ingress replicas."""
     ingresses = int(
@@ -469,7 +469,7 @@ def embedded_config(local, config: dict, replicas: int) -> dict:
     per_ingress, rest = divmod(replicas, ingresses)
     if per_ingress < 1 or rest:
         raise SystemExit(f"--replicas {replicas} does not split over {ingresses} ingresses")
-    return local.embedded_config(config, per_ingress)
+    return local.colocated_config(config, per_ingress)
 
 
 def service_pass(local, config: dict, pool, images: list[bytes], n: int, levels: list[int], replicas: int):
@@ -502,7 +502,7 @@ def report(run: dict, plain: dict, levels: list[int], n: int, name: str) -> list
     over, over_lo, over_hi = differences(pairs["gRPC"], pairs["plain"])
     http_over, http_lo, http_hi = differences(pairs["HTTP"], pairs["gRPC"])
     http_share = float(np.median(np.array(pairs["HTTP"]) / np.array(pairs["gRPC"]))) - 1
-    where = "a lane process" if name == "embedded" else "the replica"
+    where = "a lane process" if name == "colocated" else "the replica"
     total = sum(used.values()) or 1.0
     lines += [
         "",

@@ -6,7 +6,7 @@
                      [--server HOST:PORT]   (through a running service, with the SDK)
     tracewise route IN [--budget S] [--json]
     tracewise router retrain --db results.db
-    tracewise serve [--address RAY] [--port 9000]
+    tracewise serve [--address RAY] [--port 9000] [--colocated N]
     tracewise bench ...   (same as python bench/quality.py)
 
 Errors print one line on stderr and exit 2 (bad input) or 1 (anything else).

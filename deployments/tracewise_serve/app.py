@@ -24,7 +24,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from tracewise.decode import DEFAULT_MAX_PIXELS, Encoded, Picture
-from tracewise.methods import DEFAULT_BUDGET_S, METHODS
+from tracewise.methods import DEFAULT_BUDGET_S, METHODS, WORK_BOUNDED
 from tracewise.objective import Objective
 from tracewise.store import open_store
 from tracewise_client.v1 import vectorize_pb2 as pb
@@ -94,11 +94,11 @@ class Ingress:
         workers: dict[str, DeploymentHandle[Any]],
         max_pixels: int = DEFAULT_MAX_PIXELS,
         inflight_limits: dict[str, int] | None = None,
-        embedded: dict[str, Any] | None = None,
+        colocated: dict[str, Any] | None = None,
     ) -> None:
-        """``embedded``: ``{"methods": [...], "processes": N}``, work-bounded methods this replica
+        """``colocated``: ``{"methods": [...], "processes": N}``, work-bounded methods this replica
         runs in its own engine processes (lane.py) instead of through their deployments."""
-        self.lane = Lane(list(embedded["methods"]), int(embedded["processes"])) if embedded else None
+        self.lane = Lane(list(colocated["methods"]), int(colocated["processes"])) if colocated else None
         self.methods = [m for m in METHODS if m in workers or (self.lane is not None and m in self.lane)]
         self.keys = ApiKeys()
         self.health = Health()
@@ -298,11 +298,15 @@ def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str,
     """
     args = args or {}
     overrides = overrides or {}
-    embedded = args.get("embedded") or None
-    in_lane = set(embedded["methods"]) if embedded else set()
+    colocated = args.get("colocated") or None
+    in_lane = set(colocated["methods"]) if colocated else set()
     unknown = in_lane - set(METHODS)
     if unknown:
-        raise ValueError(f"embedded names unknown methods: {sorted(unknown)}")
+        raise ValueError(f"colocated names unknown methods: {sorted(unknown)}")
+    if in_lane - set(WORK_BOUNDED):
+        raise ValueError(
+            f"only work-bounded methods can be colocated, not {sorted(in_lane - set(WORK_BOUNDED))}"
+        )
     workers = {
         m: MethodWorker.options(  # type: ignore[attr-defined]  # serve.deployment makes a Deployment
             name=f"method-{m}", **overrides.get(f"method-{m}", {})
@@ -315,4 +319,4 @@ def build_app(args: dict[str, Any] | None = None, overrides: dict[str, dict[str,
     unknown = set(limits) - set(METHODS)
     if unknown:
         raise ValueError(f"inflight_limits names unknown methods: {sorted(unknown)}")
-    return ingress.bind(workers, int(args.get("max_pixels", DEFAULT_MAX_PIXELS)), limits, embedded)
+    return ingress.bind(workers, int(args.get("max_pixels", DEFAULT_MAX_PIXELS)), limits, colocated)

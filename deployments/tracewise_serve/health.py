@@ -66,7 +66,7 @@ class Health:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.error: str | None = None
-        # running "replicas" this replica holds itself (the embedded lane's processes, lane.py),
+        # running "replicas" this replica holds itself (the colocated lane's processes, lane.py),
         # over Serve's view
         self.local: Callable[[], Snapshot] = dict
 

@@ -1,9 +1,9 @@
-"""The embedded lane: work-bounded methods run in engine processes that the ingress replica owns,
+"""The colocated lane: work-bounded methods run in engine processes that the ingress replica owns,
 instead of behind a second Ray hop to their own deployment.
 
     Ingress -> DataPlane -> Lane (one queue) -> an idle engine process (a pipe each way)
 
-Measured on 2 cores (bench/serving.py --embedded, BENCHMARKS.md "Serving"): the hop to a method
+Measured on 2 cores (bench/serving.py --colocated, BENCHMARKS.md "Serving"): the hop to a method
 replica and back costs a 256 px mapping call 6-7 ms alone and ~19 ms under load, and its Ray
 machinery a share of the CPU; a pipe to a process costs well under a millisecond. The price is
 what the method's own deployment gives: its replicas scale with the ingress replicas instead of on

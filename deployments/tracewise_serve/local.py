@@ -29,7 +29,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
     return config
 
 
-def embedded_config(config: dict[str, Any], processes: int) -> dict[str, Any]:
+def colocated_config(config: dict[str, Any], processes: int) -> dict[str, Any]:
     """``config`` with the work-bounded methods in ``processes`` engine processes of each ingress
     replica (lane.py) instead of their own deployments: for one machine, where a second Ray hop
     buys no placement and costs a 256 px call 6-20 ms (BENCHMARKS.md "Serving")."""
@@ -38,10 +38,10 @@ def embedded_config(config: dict[str, Any], processes: int) -> dict[str, Any]:
     from tracewise.methods import WORK_BOUNDED
 
     if processes < 1:
-        raise ValueError(f"the embedded lane needs at least one process per ingress, got {processes}")
+        raise ValueError(f"the colocated lane needs at least one process per ingress, got {processes}")
     out = copy.deepcopy(config)
     app = out["applications"][0]
-    app.setdefault("args", {})["embedded"] = {"methods": list(WORK_BOUNDED), "processes": processes}
+    app.setdefault("args", {})["colocated"] = {"methods": list(WORK_BOUNDED), "processes": processes}
     lane = {f"method-{m}" for m in WORK_BOUNDED}
     app["deployments"] = [d for d in app.get("deployments", []) if d["name"] not in lane]
     return out
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-cpus", type=int, default=None)
     ap.add_argument("--metrics-port", type=int, default=8080, help="Prometheus endpoint (default 8080)")
     ap.add_argument(
-        "--embedded",
+        "--colocated",
         type=int,
         default=0,
         metavar="N",
@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     config = load_config(a.config)
-    if a.embedded:
-        config = embedded_config(config, a.embedded)
+    if a.colocated:
+        config = colocated_config(config, a.colocated)
     addresses = start(
         config,
         a.address,

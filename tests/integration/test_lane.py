@@ -1,4 +1,4 @@
-"""The embedded lane (lane.py) with real engine processes, no Ray: calls share one queue, streams
+"""The colocated lane (lane.py) with real engine processes, no Ray: calls share one queue, streams
 carry progress, typed errors cross as data, a cancelled call frees its process, and a killed
 process fails only its own call and is replaced."""
 

@@ -80,3 +80,24 @@ def test_a_work_bounded_methods_calls_are_routed_by_a_fresh_look_and_the_others_
             FreshLookRouter.checked_kwargs(**routing["request_router_kwargs"])
         else:
             assert routing is None and d["max_ongoing_requests"] == 1, method
+
+
+def test_the_colocated_layout_drops_the_work_bounded_deployments_and_still_parses():
+    from tracewise_serve.app import build_app
+    from tracewise_serve.local import colocated_config, load_config, overrides
+
+    cfg = load_config(CONFIG)
+    colocated = colocated_config(cfg, 2)
+    app = colocated["applications"][0]
+    assert app["args"]["colocated"] == {"methods": list(WORK_BOUNDED), "processes": 2}
+    names = {d["name"] for d in app["deployments"]}
+    assert names == {"Ingress", *(f"method-{m}" for m in METHOD_NAMES if m not in WORK_BOUNDED)}
+    assert {d["name"] for d in cfg["applications"][0]["deployments"]} > names  # the original is kept
+    ServeDeploySchema.model_validate(colocated)
+    build_app(app["args"], overrides(app))
+    with pytest.raises(ValueError, match="at least one process"):
+        colocated_config(cfg, 0)
+    with pytest.raises(ValueError, match="unknown methods"):
+        build_app({"colocated": {"methods": ["magic"], "processes": 1}})
+    with pytest.raises(ValueError, match="work-bounded"):
+        build_app({"colocated": {"methods": ["search"], "processes": 1}})

@@ -1,4 +1,4 @@
-"""``tracewise serve --embedded 1``: default and mapping in each ingress replica's own engine
+"""``tracewise serve --colocated 1``: default and mapping in each ingress replica's own engine
 process (lane.py), through the real Ray Serve proxies. The same answers over gRPC, a stream and
 HTTP; killing the lane's processes is told by health within 5 s, and they are replaced; a signal
 stops the service and its engine processes.
@@ -51,7 +51,7 @@ def _until(ok, seconds: float, what: str, every: float = 0.2) -> None:
         time.sleep(every)
 
 
-def test_embedded_methods_answer_survive_a_killed_process_and_stop_with_the_service(tmp_path, dev_logos):
+def test_colocated_methods_answer_survive_a_killed_process_and_stop_with_the_service(tmp_path, dev_logos):
     config = load_config()
     http_port = free_port()
     config["http_options"]["port"] = http_port
@@ -60,7 +60,7 @@ def test_embedded_methods_answer_survive_a_killed_process_and_stop_with_the_serv
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEWISE_")}
     cmd = [sys.executable, "-m", "tracewise_cli", "serve", "--config", str(path), "--port", str(port),
-           "--metrics-port", str(free_port()), "--num-cpus", "2", "--embedded", "1"]  # fmt: skip
+           "--metrics-port", str(free_port()), "--num-cpus", "2", "--colocated", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     png = dev_logos[57].png.read_bytes()
     try:
