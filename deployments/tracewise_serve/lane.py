@@ -51,6 +51,7 @@ from .dataplane import ReplicaLost
 log = logging.getLogger("tracewise.serve")
 
 START_TIMEOUT_S = 120.0  # imports, the ONNX model, the first trace: seconds on a loaded box
+RESTART_MAX_S = 30.0  # the longest pause before starting again a process that died starting
 
 
 class Cancelled:
@@ -224,6 +225,7 @@ class Lane:
         self._idle: asyncio.Queue[_Process] | None = None
         self._procs: dict[int, _Process] = {}
         self._stopped = False
+        self._failed_starts: dict[int, int] = {}
 
     def __contains__(self, method: object) -> bool:
         return method in self.methods
@@ -280,11 +282,23 @@ class Lane:
             self._idle.put_nowait(proc)
 
     def _lost(self, proc: _Process) -> None:
+        """A process exited: start another at once, or, when it died before it was ready (a
+        start that keeps failing), after a pause that doubles up to ``RESTART_MAX_S``."""
         if self._stopped or self._procs.get(proc.index) is not proc:
             return
-        log.warning("lane process %s (pid %s) exited with %s: starting another",
-                    proc.index, proc.pid, proc.process.exitcode)  # fmt: skip
-        self._spawn(proc.index)
+        if proc.started.is_set():
+            self._failed_starts[proc.index] = 0
+            pause = 0.0
+        else:
+            self._failed_starts[proc.index] = failed = self._failed_starts.get(proc.index, 0) + 1
+            pause = min(RESTART_MAX_S, 0.5 * 2**failed)
+        log.warning("lane process %s (pid %s) exited with %s: starting another in %.1f s",
+                    proc.index, proc.pid, proc.process.exitcode, pause)  # fmt: skip
+        asyncio.get_running_loop().call_later(pause, self._respawn, proc)
+
+    def _respawn(self, proc: _Process) -> None:
+        if not self._stopped and self._procs.get(proc.index) is proc:
+            self._spawn(proc.index)
 
     async def _take(self) -> _Process:
         assert self._idle is not None, "Lane.start() first"

@@ -35,9 +35,10 @@ SPEC: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "tracewise_method_seconds": (
         "histogram",
-        "Where a call to a method replica spent its time: part=queued (waiting in the replica for "
-        "its engine slot), run (the replica's work: decoding, the method), transit (the rest of the "
-        "round trip from the ingress: Ray's routing, the hops there and back, serialization).",
+        "Where a call to a method replica (or a colocated engine process) spent its time: "
+        "part=queued (waiting for its engine), run (the engine's work: decoding, the method), "
+        "transit (the rest of the round trip from the ingress: Ray's routing, the hops there and "
+        "back, serialization; a pipe when colocated).",
         ("method", "part"),
     ),
     "tracewise_ssim_gain": (

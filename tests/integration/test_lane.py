@@ -138,3 +138,24 @@ def test_a_killed_process_fails_its_call_as_replica_lost_and_is_replaced(logo_by
 
     answer = asyncio.run(main())
     assert answer["method"] == "mapping" and "<svg" in answer["svg"]
+
+
+def test_a_process_that_dies_starting_is_started_again_after_a_doubling_pause(monkeypatch):
+    """A start that keeps failing (say, a model that no longer loads) is not respawned in a loop;
+    a process that had started is replaced at once."""
+    import threading
+    from types import SimpleNamespace
+
+    async def main():
+        lane = Lane(["mapping"], 1)
+        pauses = []
+        monkeypatch.setattr(asyncio.get_running_loop(), "call_later", lambda pause, *_: pauses.append(pause))
+        proc = SimpleNamespace(index=0, pid=1, started=threading.Event(), process=SimpleNamespace(exitcode=1))
+        lane._procs[0] = proc
+        for _ in range(7):
+            lane._lost(proc)
+        proc.started.set()
+        lane._lost(proc)
+        return pauses
+
+    assert asyncio.run(main()) == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 0.0]
