@@ -343,7 +343,12 @@ class Lane:
         call = proc.call = _Call()
         finished = False
         try:
-            await asyncio.to_thread(proc.send, (method, picture, objective, deadline, streamed))
+            try:
+                await asyncio.to_thread(proc.send, (method, picture, objective, deadline, streamed))
+            except OSError as exc:  # it died before its reader saw the pipe close
+                proc.alive = False  # not given back: its reader's exit replaces it
+                finished = True
+                raise ProcessLost(f"lane process {proc.index} is gone ({type(exc).__name__})") from exc
             while True:
                 kind, payload = await call.events.get()
                 if kind == "progress":

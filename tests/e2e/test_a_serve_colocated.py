@@ -1,7 +1,7 @@
 """``tracewise serve --colocated 1``: default and mapping in each ingress replica's own engine
 process (lane.py), through the real Ray Serve proxies. The same answers over gRPC, a stream and
-HTTP; killing the lane's processes is told by health within 5 s, and they are replaced; a signal
-stops the service and its engine processes.
+HTTP; the lane's processes killed, a call right after is still answered by mapping and they are
+replaced; a signal stops the service and its engine processes.
 
 Named to run before the shared stack starts (two Rays at once on 2 cores would be slow).
 """
@@ -94,17 +94,14 @@ def test_colocated_methods_answer_survive_a_killed_process_and_stop_with_the_ser
             assert client.health(DEFAULT) == "SERVING"
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
-            _until(
-                lambda: client.health(DEFAULT) == "NOT_SERVING",
-                5,
-                "health did not say NOT_SERVING in 5 s",
-                0.1,
-            )
-            _until(lambda: client.health(DEFAULT) == "SERVING", 120, "the lane's processes were not replaced")
+            # a call right after: tried again on the replacement process (a start takes about half
+            # a second, less than health's one-second view: tests/integration/test_lane.py and
+            # tests/unit/test_health.py show the view going to 0 and NOT_SERVING)
+            at_once = client.vectorize(png, method="mapping")
+            assert at_once.method_used == "mapping" and at_once.svg == answer.svg
             _until(lambda: len(lane_processes()) == 2, 120, "not two lane processes again")
             assert not set(lane_processes()) & set(killed)
-            again = client.vectorize(png, method="mapping")
-            assert again.method_used == "mapping" and again.svg == answer.svg
+            _until(lambda: client.health(DEFAULT) == "SERVING", 30, "default not SERVING again")
         running = lane_processes()
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)

@@ -155,3 +155,19 @@ def test_the_background_view_refreshes_every_refresh_s_from_the_first_request(mo
         assert source.calls == calls  # stopped
 
     run(scenario())
+
+
+def test_a_colocated_methods_replicas_are_this_replicas_own_processes():
+    """With the colocated lane Serve has no deployment for default and mapping: their running
+    replicas are what the lane says (its live processes), over Serve's view."""
+    serve_view = {k: v for k, v in ALL_UP.items() if k not in ("method-default", "method-mapping")}
+    lane = {"method-default": 1, "method-mapping": 1}
+    health = Health(Source(serve_view))
+    health.local = lambda: dict(lane)
+    run(health.refresh())
+    assert health.running("mapping") == 1 and health.status(f"{SERVICE_NAME}/default") == SERVING
+    lane.update({"method-default": 0, "method-mapping": 0})  # its processes died
+    run(health.refresh())
+    assert health.status(f"{SERVICE_NAME}/default") == NOT_SERVING
+    assert health.status(f"{SERVICE_NAME}/mapping") == NOT_SERVING  # default, its fallback, is down too
+    assert health.status("") == SERVING  # search and regional still answer
