@@ -118,12 +118,14 @@ def _serve(conn: Connection, flag: Any) -> None:
             conn.send(("progress", (stage, score, fraction)))
 
         # the budget left once this process took the call (the ingress's wall-clock end)
-        objective = _until(objective, budget_end)
+        objective = budget_until(objective, budget_end)
         out = execute(method, picture, objective, cancel, progress if streamed else None)
         conn.send(("result", out))
 
 
-def _until(objective: Objective, deadline: float) -> Objective:
+def budget_until(objective: Objective, deadline: float) -> Objective:
+    """``objective`` with the budget left until ``deadline`` (the ingress's wall-clock end): what
+    is left for the engine once a replica or a lane process takes the call."""
     import dataclasses
 
     return dataclasses.replace(objective, budget_s=max(0.01, deadline - time.time()))

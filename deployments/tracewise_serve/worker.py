@@ -5,7 +5,6 @@ raised exception with its traceback logged: a bad input is not a replica failure
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ from ray import serve
 from tracewise.decode import Encoded, Picture
 from tracewise.objective import Objective
 
-from .lane import check_tracer, execute
+from .lane import budget_until, check_tracer, execute
 
 
 @serve.deployment
@@ -43,12 +42,6 @@ class MethodWorker:
         replica whose tracer no longer works is replaced, not only one that died."""
         check_tracer()
 
-    @staticmethod
-    def _until(objective: Objective, deadline: float) -> Objective:
-        """The budget left at this replica: the ingress's wall-clock deadline minus transit."""
-        left = max(0.01, deadline - time.time())
-        return dataclasses.replace(objective, budget_s=left)
-
     async def run(self, picture: Picture | Encoded, objective: Objective, deadline: float) -> dict[str, Any]:
         """The answer, with ``timing``: (seconds waiting for the engine slot, seconds from taking
         it to the answer), so the ingress can tell the replica's queue, its work and the way
@@ -57,7 +50,7 @@ class MethodWorker:
         cancel = threading.Event()
         async with self.engine_slot:
             began = time.monotonic()
-            objective = self._until(objective, deadline)  # the budget left after waiting its turn
+            objective = budget_until(objective, deadline)  # the budget left after waiting its turn
             try:
                 answer = await asyncio.to_thread(self._guarded, picture, objective, cancel)
             except asyncio.CancelledError:
@@ -85,7 +78,7 @@ class MethodWorker:
     async def _stream(
         self, picture: Picture | Encoded, objective: Objective, deadline: float
     ) -> AsyncIterator[dict[str, Any]]:
-        objective = self._until(objective, deadline)
+        objective = budget_until(objective, deadline)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         cancel = threading.Event()

@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tracewise_client import Client
+from tracewise_client import Client, TracewiseError
 from tracewise_serve.local import load_config
 
 from .conftest import free_port
@@ -88,6 +89,18 @@ def test_colocated_methods_answer_survive_a_killed_process_and_stop_with_the_ser
             )
             with urllib.request.urlopen(request, timeout=60) as r:
                 assert r.status == 200 and b"<svg" in r.read()  # default: VTracer's own SVG, prolog and all
+            # a truncated PNG passes the ingress's header check and fails in the lane's decode: a
+            # clear INVALID_ARGUMENT / 400, not a lost process
+            truncated = png[: len(png) // 2]
+            with pytest.raises(TracewiseError) as bad:
+                client.vectorize(truncated, method="mapping")
+            assert bad.value.code == "INVALID_ARGUMENT"
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{http_port}/v1/vectorize?method=default", data=truncated, method="POST"
+            )
+            with pytest.raises(urllib.error.HTTPError) as http_bad:
+                urllib.request.urlopen(request, timeout=60)
+            assert http_bad.value.code == 400
 
             killed = lane_processes()
             assert len(killed) == 2  # one per ingress replica
