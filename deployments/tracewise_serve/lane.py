@@ -144,11 +144,16 @@ class _Process:
     """One engine process, its pipe, its cancel flag, and a thread that reads its answers."""
 
     def __init__(
-        self, index: int, loop: asyncio.AbstractEventLoop, on_exit: Callable[[_Process], None]
+        self,
+        index: int,
+        loop: asyncio.AbstractEventLoop,
+        on_ready: Callable[[_Process], None],
+        on_exit: Callable[[_Process], None],
     ) -> None:
         ctx = mp.get_context("spawn")  # not fork: the ingress is a Ray worker with many threads
         self.index = index
         self.loop = loop
+        self.on_ready = on_ready
         self.on_exit = on_exit
         self.flag = ctx.Value("b", 0, lock=False)
         self.conn, child = ctx.Pipe()
@@ -158,8 +163,7 @@ class _Process:
         self.process.start()
         child.close()
         self.pid: int | None = None
-        self.ready = loop.create_future()  # for the event loop
-        self.started = threading.Event()  # the same, for a thread (a blocking start)
+        self.started = threading.Event()  # it has loaded the models and traced once
         self.ended = threading.Event()
         self.call: _Call | None = None
         self.alive = True
@@ -188,16 +192,12 @@ class _Process:
     def _deliver(self, message: tuple[str, Any]) -> None:
         kind, payload = message
         if kind == "ready":
-            if not self.ready.done():
-                self.ready.set_result(None)
+            self.on_ready(self)
         elif self.call is not None:
             self.call.events.put_nowait(message)
 
     def _exited(self) -> None:
         self.alive = False
-        if not self.ready.done():
-            exitcode = self.process.exitcode
-            self.ready.set_exception(ProcessLost(f"lane process exited with {exitcode} while starting"))
         if self.call is not None:
             self.call.events.put_nowait(("lost", self.process.exitcode))
         self.on_exit(self)
@@ -250,11 +250,14 @@ class Lane:
         except RuntimeError:
             return
         self._start_all()
+        self._wait_started()
+
+    def _wait_started(self) -> None:
         end = time.monotonic() + START_TIMEOUT_S
         for proc in self._procs.values():
             while not proc.started.wait(0.05):
                 if proc.ended.is_set() or time.monotonic() > end:
-                    raise RuntimeError(
+                    raise ProcessLost(
                         f"lane process {proc.index} did not start (exit code {proc.process.exitcode})"
                     )
 
@@ -267,7 +270,7 @@ class Lane:
         if self._idle is not None:
             return
         self._start_all()
-        await asyncio.wait_for(asyncio.gather(*(p.ready for p in self._procs.values())), START_TIMEOUT_S)
+        await asyncio.to_thread(self._wait_started)
 
     def _start_all(self) -> None:
         self._idle = asyncio.Queue()
@@ -275,12 +278,10 @@ class Lane:
             self._spawn(i)
 
     def _spawn(self, index: int) -> None:
-        proc = _Process(index, asyncio.get_running_loop(), self._lost)
-        self._procs[index] = proc
-        proc.ready.add_done_callback(lambda f: self._became_ready(proc, f))
+        self._procs[index] = _Process(index, asyncio.get_running_loop(), self._became_ready, self._lost)
 
-    def _became_ready(self, proc: _Process, ready: asyncio.Future[None]) -> None:
-        if not ready.cancelled() and ready.exception() is None and proc.alive and self._idle is not None:
+    def _became_ready(self, proc: _Process) -> None:
+        if proc.alive and self._idle is not None:
             self._idle.put_nowait(proc)
 
     def _lost(self, proc: _Process) -> None:

@@ -100,6 +100,7 @@ def test_colocated_methods_answer_survive_a_killed_process_and_stop_with_the_ser
             )
             with pytest.raises(urllib.error.HTTPError) as http_bad:
                 urllib.request.urlopen(request, timeout=60)
+            http_bad.value.close()  # the error holds the response open
             assert http_bad.value.code == 400
 
             killed = lane_processes()
